@@ -1,0 +1,394 @@
+"""TCP echo benchmark: asyncio, uvloop, rloop and tidal's loop side by side.
+
+Theory of operation.  Every measurement starts a fresh server process
+(``echo_server.py``: one loop, one server style) pinned to one CPU, and runs
+the C load generator (``loadgen.c``, compiled here with gcc) pinned to another
+CPU: 10 connections each sending a message and waiting for its echo, over and
+over, for a fixed duration after a short warm-up.  The generator verifies every
+echoed byte and reports messages completed per second.  Runs are interleaved
+across cases and each case's median is reported with its ratio to asyncio's
+loop in the same style and message size.  A C epoll echo server is measured the
+same way as the ceiling, which shows the generator is not the bottleneck.
+
+    python benchmarks/echo.py                 # full table (~2-3 minutes)
+    python benchmarks/echo.py --quick         # 1 KiB, 1 run of 1 s (< 1 minute)
+    python benchmarks/echo.py --loops asyncio,tidal --styles coroutine --sizes 1024
+    python benchmarks/echo.py --profile cprofile --loops tidal --styles coroutine --sizes 1024
+    python benchmarks/echo.py --profile py-spy --loops tidal --styles protocol --sizes 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _harness import (  # noqa: E402  (the path line above makes the sibling importable)
+    BENCH_DIR,
+    REPO_ROOT,
+    BuildError,
+    build_c_program,
+    format_rate,
+    format_table,
+    machine_summary,
+    median,
+    pin_to_cpu,
+    read_line_with_timeout,
+    stop_process,
+    usable_cpus,
+)
+from echo_server import LOOPS, STYLES, UNAVAILABLE_EXIT  # noqa: E402
+
+CEILING = "C epoll (ceiling)"
+SERVER_START_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table: a loop serving one style at one message size."""
+
+    loop: str
+    style: str
+    size: int
+
+
+@dataclass
+class Outcome:
+    """What the runs of one case produced."""
+
+    rates: list[float] = field(default_factory=list)
+    problem: str | None = None  # "not available: ..." or "failed: ..."
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs every measurement shares."""
+
+    connections: int
+    warmup: float
+    duration: float
+    server_cpu: int | None
+    client_cpu: int | None
+
+
+class CaseFailed(Exception):
+    """A measurement went wrong; the message says what (shown in the table)."""
+
+
+class LoopUnavailable(Exception):
+    """The server process could not create its loop (not installed, not landed)."""
+
+
+def start_server(case: Case, settings: Settings, extra_args: list[str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    """Start the server process for ``case`` pinned to the server CPU; returns it and its port."""
+    if case.loop == CEILING:
+        command = [str(build_c_program("c_echo_server.c"))]
+    else:
+        script = str(BENCH_DIR / "echo_server.py")
+        command = [sys.executable, script, "--loop", case.loop, "--style", case.style, *(extra_args or [])]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    pin_to_cpu(process.pid, settings.server_cpu)
+    line = read_line_with_timeout(process, SERVER_START_TIMEOUT)
+    if line.startswith("PORT "):
+        return process, int(line.split()[1])
+    status = stop_process(process)
+    if status == UNAVAILABLE_EXIT or line.startswith("UNAVAILABLE"):
+        raise LoopUnavailable(line.removeprefix("UNAVAILABLE").strip() or "cannot create the loop")
+    raise CaseFailed(f"server did not start (exit status {status}, said {line.strip()!r})")
+
+
+def run_load(port: int, size: int, settings: Settings) -> float:
+    """Run the load generator against ``port``; returns messages per second."""
+    command = [
+        str(build_c_program("loadgen.c")),
+        "127.0.0.1",
+        str(port),
+        str(settings.connections),
+        str(size),
+        str(settings.warmup),
+        str(settings.duration),
+    ]
+    if settings.client_cpu is not None and shutil.which("taskset"):
+        command = ["taskset", "-c", str(settings.client_cpu), *command]
+    limit = settings.warmup + settings.duration + 30
+    result = subprocess.run(command, capture_output=True, text=True, timeout=limit, check=False)
+    if result.returncode != 0:
+        raise CaseFailed(result.stderr.strip() or f"load generator exit status {result.returncode}")
+    fields = dict(part.split("=") for part in result.stdout.split())
+    return int(fields["messages"]) / float(fields["seconds"])
+
+
+def measure(case: Case, settings: Settings) -> float:
+    """One run of ``case``: a fresh server, one load-generator run, messages/s."""
+    process, port = start_server(case, settings)
+    try:
+        rate = run_load(port, case.size, settings)
+    finally:
+        status = stop_process(process)
+    if status != 0:
+        raise CaseFailed(f"server exited with status {status}")
+    return rate
+
+
+def run_all(cases: list[Case], runs: int, settings: Settings) -> dict[Case, Outcome]:
+    """Measure every case ``runs`` times, interleaved; failures are recorded, not raised."""
+    outcomes = {case: Outcome() for case in cases}
+    unavailable: dict[str, str] = {}
+    for run in range(runs):
+        for case in cases:
+            outcome = outcomes[case]
+            if case.loop in unavailable:
+                outcome.problem = f"not available: {unavailable[case.loop]}"
+            if outcome.problem:
+                continue
+            try:
+                outcome.rates.append(measure(case, settings))
+            except LoopUnavailable as exc:
+                unavailable[case.loop] = str(exc)
+                outcome.problem = f"not available: {exc}"
+            except (CaseFailed, subprocess.TimeoutExpired) as exc:
+                outcome.problem = f"failed: {exc}"
+            _progress(f"run {run + 1}/{runs} {case.loop:>8} {case.style:>15} {case.size:>6} B: {_describe(outcome)}")
+    return outcomes
+
+
+def _describe(outcome: Outcome) -> str:
+    if outcome.problem:
+        return outcome.problem
+    return f"{format_rate(outcome.rates[-1])} msg/s"
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _size_label(size: int) -> str:
+    return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
+
+
+def render(outcomes: dict[Case, Outcome]) -> str:
+    """The result table: median msg/s, MiB/s, spread and ratio to asyncio (same style, size)."""
+    header = ["size / style / loop", "msg/s", "MiB/s", "min..max", "vs asyncio", "runs", "notes"]
+    rows = [_render_row(case, outcome, outcomes) for case, outcome in outcomes.items()]
+    return format_table(header, rows)
+
+
+def _render_row(case: Case, outcome: Outcome, outcomes: dict[Case, Outcome]) -> list[str]:
+    label = f"{_size_label(case.size)} {CEILING if case.loop == CEILING else f'{case.style} {case.loop}'}"
+    note = outcome.problem or ""
+    if not outcome.rates:
+        return [label, "-", "-", "-", "-", "0", note]
+    rate = median(outcome.rates)
+    baseline = outcomes.get(Case("asyncio", case.style, case.size))
+    ratio = "-"
+    if baseline and baseline.rates and case.loop != CEILING:
+        ratio = f"{rate / median(baseline.rates):.2f}x"
+    spread = f"{format_rate(min(outcome.rates))}..{format_rate(max(outcome.rates))}"
+    mib = f"{rate * case.size / 2**20:,.1f}"
+    return [label, format_rate(rate), mib, spread, ratio, str(len(outcome.rates)), note]
+
+
+def to_json(outcomes: dict[Case, Outcome], settings: Settings, runs: int) -> str:
+    """The outcomes as JSON, for docs or later comparison."""
+    return json.dumps(
+        {
+            "machine": machine_summary(),
+            "settings": {**settings.__dict__, "runs": runs},
+            "cases": [
+                {**case.__dict__, "rates": outcome.rates, "median": median(outcome.rates) if outcome.rates else None, "problem": outcome.problem}
+                for case, outcome in outcomes.items()
+            ],
+        },
+        indent=2,
+    )
+
+
+def build_cases(loops: list[str], styles: list[str], sizes: list[int], ceiling: bool) -> list[Case]:
+    """Cases in table order: by size, then style, then loop; the ceiling first per size."""
+    cases: list[Case] = []
+    for size in sizes:
+        if ceiling:
+            cases.append(Case(CEILING, "c", size))
+        cases.extend(Case(loop, style, size) for style in styles for loop in loops)
+    return cases
+
+
+def choose_cpus(pin: bool) -> tuple[int | None, int | None]:
+    """The server's CPU and the load generator's CPU (None: not pinned)."""
+    cpus = usable_cpus()
+    if not pin or len(cpus) < 2:
+        if pin:
+            _progress("only one CPU usable: server and load generator are not pinned")
+        return None, None
+    return cpus[0], cpus[1]
+
+
+def profile_cprofile(case: Case, settings: Settings, top: int) -> str:
+    """Run ``case`` once under cProfile and return the hottest functions by own time."""
+    import pstats
+
+    with tempfile.TemporaryDirectory() as scratch:
+        stats_path = os.path.join(scratch, "echo.prof")
+        process, port = start_server(case, settings, ["--cprofile", stats_path])
+        try:
+            rate = run_load(port, case.size, settings)
+        finally:
+            stop_process(process, grace=30)
+        stats = pstats.Stats(stats_path)
+    entries = stats.stats  # type: ignore[attr-defined]  # documented pstats internals
+    total = sum(entry[2] for entry in entries.values()) or 1.0
+    ranked = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    rows = [
+        [_function_label(key), f"{value[2] / total:.1%}", f"{value[3] / total:.1%}", f"{value[1]:,}"]
+        for key, value in ranked
+    ]
+    title = f"cProfile of {case} at {format_rate(rate)} msg/s (profiled, so slower)"
+    return title + "\n" + format_table(["function", "own", "cumulative", "calls"], rows)
+
+
+def _function_label(key: tuple[str, int, str]) -> str:
+    filename, line, name = key
+    if filename == "~":
+        return name  # a C function
+    return f"{name} ({_short_path(filename)}:{line})"
+
+
+def _short_path(filename: str) -> str:
+    parts = Path(filename).parts
+    for anchor in ("tidal", "asyncio", "benchmarks"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) :])
+    return Path(filename).name
+
+
+def profile_py_spy(case: Case, settings: Settings, top: int) -> str:
+    """Sample ``case``'s server with py-spy while under load; returns own and inclusive time."""
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        return "py-spy is not installed (pip install py-spy)"
+    with tempfile.TemporaryDirectory() as scratch:
+        raw_path = os.path.join(scratch, "stacks.txt")
+        process, port = start_server(case, settings)
+        sample_for = max(1, int(settings.duration))
+        command = [py_spy, "record", "--pid", str(process.pid), "--duration", str(sample_for), "--rate", "250", "--format", "raw", "-o", raw_path]
+        try:
+            sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            rate = run_load(port, case.size, settings)
+            _, errors = sampler.communicate(timeout=sample_for + 30)
+        finally:
+            stop_process(process)
+        if sampler.returncode != 0:
+            return f"py-spy failed: {errors.strip()}"
+        stacks = Path(raw_path).read_text().splitlines()
+    return f"py-spy samples of {case} at {format_rate(rate)} msg/s\n" + summarize_stacks(stacks, top)
+
+
+def summarize_stacks(lines: list[str], top: int) -> str:
+    """Own and inclusive sample shares per function from py-spy's raw (collapsed) output."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in lines:
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or stack.startswith("Thread._bootstrap"):
+            continue  # the stdin watcher thread, not the loop
+        count = int(count_text)
+        frames = [_strip_line_number(frame) for frame in stack.split(";")]
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return "no samples"
+    rows = [[name, f"{count / total:.1%}", f"{inclusive[name] / total:.1%}"] for name, count in own.most_common(top)]
+    return f"{total} samples of the loop thread\n" + format_table(["function (own time)", "own", "inclusive"], rows)
+
+
+def _strip_line_number(frame: str) -> str:
+    # "name (path/file.py:123)" -> "name (file.py)": lines of one function merge.
+    name, _, location = frame.partition(" (")
+    path = location.rstrip(")").rpartition(":")[0]
+    return f"{name} ({_short_path(path)})" if path else name
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; see the module docstring for examples."""
+    parser = argparse.ArgumentParser(description="TCP echo benchmark across event loops.")
+    parser.add_argument("--loops", default=",".join(LOOPS), help=f"comma-separated, from {', '.join(LOOPS)}")
+    parser.add_argument("--styles", default="protocol,coroutine", help=f"comma-separated, from {', '.join(STYLES)}")
+    parser.add_argument("--sizes", default="1024,65536", help="message sizes in bytes, comma-separated")
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per case; the median is reported")
+    parser.add_argument("--quick", action="store_true", help="1 KiB only, one run of 1 s per case")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the C echo server row")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin server and client to CPUs")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--profile", choices=["cprofile", "py-spy"], help="profile each case once instead of benchmarking")
+    parser.add_argument("--top", type=int, default=25, help="functions listed per profile")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.runs, args.duration = "1024", 1, 1.0
+    return args
+
+
+def _split(text: str, allowed: dict[str, object] | None = None) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if allowed is not None and name not in allowed]
+    if unknown:
+        raise SystemExit(f"unknown name(s): {', '.join(unknown)}; choose from {', '.join(allowed or {})}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or the profiles) and print the table."""
+    args = parse_args(argv)
+    loops = _split(args.loops, dict(LOOPS))
+    styles = _split(args.styles, dict(STYLES))
+    sizes = [int(size) for size in _split(args.sizes)]
+    server_cpu, client_cpu = choose_cpus(args.pin)
+    settings = Settings(args.connections, args.warmup, args.duration, server_cpu, client_cpu)
+    try:
+        build_c_program("loadgen.c")
+        build_c_program("c_echo_server.c")
+    except BuildError as exc:
+        print(f"cannot build the load generator: {exc}", file=sys.stderr)
+        return 1
+    if args.profile:
+        return run_profiles(build_cases(loops, styles, sizes, ceiling=False), settings, args.profile, args.top)
+    cases = build_cases(loops, styles, sizes, args.ceiling)
+    outcomes = run_all(cases, args.runs, settings)
+    print(f"\nTCP echo, {args.connections} connections, ping-pong; median of {args.runs} run(s) x {args.duration:g} s")
+    print(f"server on CPU {server_cpu}, load generator on CPU {client_cpu}; {machine_summary()}\n")
+    print(render(outcomes))
+    if args.json:
+        Path(args.json).write_text(to_json(outcomes, settings, args.runs))
+    return 0
+
+
+def run_profiles(cases: list[Case], settings: Settings, profiler: str, top: int) -> int:
+    """Profile each case once with the chosen profiler and print the hot functions."""
+    for case in cases:
+        try:
+            if profiler == "cprofile":
+                print(profile_cprofile(case, settings, top), end="\n\n")
+            else:
+                print(profile_py_spy(case, settings, top), end="\n\n")
+        except (LoopUnavailable, CaseFailed) as exc:
+            print(f"{case}: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
