@@ -396,7 +396,7 @@ class TLSEngine:
         raise TLSTruncationError(
             "the peer closed the connection without a TLS close_notify, so the "
             "data may have been truncated",
-            reason=exc.reason,
+            reason=getattr(exc, "reason", None),
         ) from exc
 
     def _flush_pending_writes(self) -> None:

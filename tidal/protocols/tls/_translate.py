@@ -58,7 +58,7 @@ def translate_ssl_error(
     """The engine's error for ``exc``; the caller raises it ``from exc``."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _we_refused_certificate(exc, server_side)
-    reason = exc.reason
+    reason: str | None = getattr(exc, "reason", None)
     if reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
         return TLSCertificateError(
             "the client sent no certificate, but this server requires one",
@@ -82,7 +82,7 @@ def _we_refused_certificate(
     message = str(exc.verify_message)
     return TLSCertificateError(
         f"the {whose} certificate was rejected: {message}",
-        reason=exc.reason,
+        reason=getattr(exc, "reason", None),
         verify_code=int(exc.verify_code),
         verify_message=message,
         rejected_by_peer=False,
@@ -111,7 +111,7 @@ def _alert_name(reason: str | None) -> str | None:
 def _describe(exc: ssl.SSLError) -> str:
     if isinstance(exc, _EOF_ERRORS):
         return "the peer closed the connection in the middle of it"
-    reason = exc.reason
+    reason: str | None = getattr(exc, "reason", None)
     if reason is None:
         return str(exc)
     known = _HANDSHAKE_REASONS.get(reason) or _RECORD_REASONS.get(reason)
