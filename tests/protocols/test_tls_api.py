@@ -78,3 +78,12 @@ def test_the_engine_imports_no_io() -> None:
             else:
                 continue
             assert not forbidden.intersection(names), f"{path.name} imports {names}"
+
+
+def test_the_documented_example_runs() -> None:
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).parents[2] / "docs" / "protocols" / "tls.md"
+    example = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)[-1]
+    exec(compile(example, str(page), "exec"), {})
