@@ -1,14 +1,16 @@
 """The engine against a real peer: ``openssl s_server`` on loopback.
 
-The server runs in ``-rev`` mode (it answers each line reversed and closes
-with close_notify on a ``CLOSE`` line); the engine is driven over a plain
-blocking socket with timeouts.
+The server mostly runs in ``-rev`` mode (it answers each line reversed and
+closes with close_notify on a ``CLOSE`` line); without it, it prints what it
+receives and obeys commands on its stdin, such as ``R`` to renegotiate.  The
+engine is driven over a plain blocking socket with timeouts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import selectors
 import socket
 import ssl
@@ -38,15 +40,20 @@ IO_TIMEOUT = 10.0
 
 
 @contextlib.contextmanager
-def s_server(tmp_path: Path, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def s_server(
+    tmp_path: Path, *options: str, rev: bool = True
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """Run ``openssl s_server`` on a kernel-chosen loopback port; yield (process, port)."""
     openssl = require_binary("openssl")
     key_and_chain = tmp_path / "server.pem"
     server_cert().private_key_and_cert_chain_pem.write_to_path(str(key_and_chain))
     command = [openssl, "s_server", "-accept", "127.0.0.1:0", "-cert", str(key_and_chain),
-               "-rev", "-naccept", "1", *options]  # fmt: skip
+               "-naccept", "1", *(["-rev"] if rev else []), *options]  # fmt: skip
     process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command,
+        stdin=subprocess.DEVNULL if rev else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         yield process, wait_for_port(process)
@@ -58,12 +65,13 @@ def s_server(tmp_path: Path, *options: str) -> Iterator[tuple[subprocess.Popen[b
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
-def wait_for_port(process: subprocess.Popen[bytes]) -> int:
-    """Read s_server's output until it prints ``ACCEPT 127.0.0.1:<port>``."""
+def wait_for_output(process: subprocess.Popen[bytes], pattern: bytes) -> re.Match[bytes]:
+    """Read s_server's output (bounded in time) until ``pattern`` matches."""
     assert process.stdout is not None
     output = b""
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -76,10 +84,14 @@ def wait_for_port(process: subprocess.Popen[bytes]) -> int:
             if not chunk:
                 break
             output += chunk
-            for line in output.decode(errors="replace").splitlines(keepends=True):
-                if line.startswith("ACCEPT ") and line.endswith("\n"):
-                    return int(line.rsplit(":", 1)[1])
-    raise AssertionError(f"openssl s_server did not start listening: {output!r}")
+            if match := re.search(pattern, output):
+                return match
+    raise AssertionError(f"openssl s_server never printed {pattern!r}: {output!r}")
+
+
+def wait_for_port(process: subprocess.Popen[bytes]) -> int:
+    """The port from s_server's ``ACCEPT 127.0.0.1:<port>`` line."""
+    return int(wait_for_output(process, rb"ACCEPT 127\.0\.0\.1:(\d+)\n").group(1))
 
 
 class Driver:
@@ -165,5 +177,33 @@ def test_a_killed_peer_is_a_truncation(tmp_path: Path) -> None:
             process.wait(timeout=STARTUP_TIMEOUT)
             with pytest.raises(TLSTruncationError):
                 driver.next_event()
+        finally:
+            driver.close()
+
+
+def test_a_write_during_renegotiation_waits_for_the_peer_and_loses_nothing(tmp_path: Path) -> None:
+    # TLS 1.2 renegotiation started by the server: once the client has
+    # answered the HelloRequest, SSL_write must first read the server's reply
+    # (WANT_READ), and must then be retried with the very same bytes.
+    with s_server(tmp_path, "-tls1_2", rev=False) as (process, port):
+        assert process.stdin is not None
+        engine = TLSEngine.client(client_context(), "127.0.0.1")
+        driver = Driver(engine, port)
+        try:
+            assert isinstance(driver.next_event(), HandshakeComplete)
+            wait_for_output(process, rb"CIPHER is ")  # the server's side is done too
+            process.stdin.write(b"R\n")  # s_server: renegotiate
+            process.stdin.flush()
+            while not (client_hello := engine.data_to_send()):
+                engine.receive_data(driver.sock.recv(65536))
+                assert engine.next_event() is NEED_DATA  # a HelloRequest is not data
+            driver.sock.sendall(client_hello)
+            engine.send(b"sent mid-renegotiation\n")
+            assert engine.send_blocked
+            while engine.send_blocked:
+                engine.receive_data(driver.sock.recv(65536))
+                assert engine.next_event() is NEED_DATA
+                driver.flush()
+            wait_for_output(process, rb"sent mid-renegotiation\n")
         finally:
             driver.close()
