@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import ssl
 from collections import deque
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ._errors import TLSError, TLSTruncationError, TLSUsageError
 from ._events import (
@@ -61,6 +61,8 @@ from ._state import ALLOWED_OPERATIONS, TLSState
 from ._translate import translate_ssl_error
 
 __all__ = ["TLSEngine", "clear_ignore_unexpected_eof"]
+
+_T = TypeVar("_T")
 
 # RFC 8446 §5.1 / RFC 5246 §6.2.1: a record's plaintext is at most 2**14 bytes.
 _MAX_RECORD_PLAINTEXT = 2**14
@@ -343,7 +345,7 @@ class TLSEngine:
             exc, during_handshake=during_handshake, server_side=self._ssl.server_side
         )
 
-    def _with_lazy_eof(self, operation: Any) -> Any:
+    def _with_lazy_eof(self, operation: Callable[[], _T]) -> _T:
         """Run an SSLObject operation, delivering a recorded transport EOF to
         OpenSSL only once it has consumed every byte and wants more."""
         try:
@@ -370,6 +372,8 @@ class TLSEngine:
             # SSLObject.read returns b"" for close_notify when we had not sent ours.
             return self._end(CloseNotify())
         self._flush_pending_writes()  # a record just read may unblock them
+        if max_bytes is None or len(record) <= max_bytes:
+            return Data(record)  # the common case: no copy through the buffer
         self._plaintext += record
         return Data(self._take_plaintext(max_bytes))
 
