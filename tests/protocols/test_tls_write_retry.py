@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ssl
 
-from tidal.protocols.tls import NEED_DATA
+import pytest
+
+from tidal.protocols.tls import NEED_DATA, CloseNotify, TLSUsageError
 
 from .test_tls_kit import client_context, connected, converse
 
@@ -59,6 +61,20 @@ def test_a_refused_write_is_retried_with_the_same_bytes_and_nothing_is_lost() ->
     assert recorder.calls == [b"first", b"first", b"first", b"second"]
     converse(client, server)
     assert server.received == b"firstsecond"
+
+
+def test_closing_while_a_send_is_blocked_is_refused() -> None:
+    context, recorder = recording_context()
+    client, server = connected(context)
+    recorder.blocked = True
+    client.engine.send(b"must not be lost")
+    with pytest.raises(TLSUsageError, match="waits for the peer \\(send_blocked\\)"):
+        client.engine.start_close()
+    recorder.blocked = False
+    client.engine.next_event()
+    client.engine.start_close()
+    converse(client, server)
+    assert server.received == b"must not be lost" and server.events[-1] == CloseNotify()
 
 
 def test_empty_sends_never_reach_openssl() -> None:

@@ -231,10 +231,17 @@ class TLSEngine:
     def start_close(self) -> None:
         """Send close_notify (its bytes are in :meth:`data_to_send`) without
         waiting for the peer's; data the peer still sends can be read until its
-        own close_notify arrives.  Idempotent."""
+        own close_notify arrives.  Idempotent.  Not allowed while
+        :attr:`send_blocked` (read until the queued data is sent)."""
         self._check("start_close")
         if self._sent_close_notify or self._state is TLSState.CLOSED:
             return
+        if self._pending_writes:
+            # OpenSSL refuses writes once close_notify is out: the queued
+            # plaintext would be lost.
+            raise self._usage_error(
+                "start_close", "was called while sent data still waits for the peer (send_blocked)"
+            )
         self._sent_close_notify = True
         # See the theory of operation: unwrap() would discard unread records.
         unread = self._incoming.read()
@@ -419,4 +426,5 @@ class TLSEngine:
 
     def __repr__(self) -> str:
         side = "server" if self._ssl.server_side else "client"
-        return f"<TLSEngine {side} {self._state.name} {self.tls_version or ''}>".replace(" >", ">")
+        parts = ["TLSEngine", side, self._state.name, self.tls_version]
+        return "<" + " ".join(part for part in parts if part) + ">"
