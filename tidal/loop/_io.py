@@ -1,0 +1,309 @@
+"""Per-fd records: persistent registrations and completion emulation.
+
+Theory of operation
+-------------------
+Each watched fd has exactly one :class:`FdRecord`.  It holds the
+``add_reader``/``add_writer`` callbacks and two queues of submitted
+:class:`~tidal.loop._ops.Operation` objects (read side, write side), plus the
+interest mask currently armed in the poller.
+
+A socket operation is first tried directly by the loop method; only when the
+kernel answers EAGAIN is it queued here, and only if the record's read (or
+write) interest is not armed yet does this cost an ``epoll_ctl``.  When an
+operation completes and its queue empties, the interest is *not* dropped at
+once: the record joins the ``idle`` set, and just before the loop next blocks
+in the poller it drops interests nobody wants any more.  A coroutine that
+receives in a loop therefore re-queues its next receive before that point and
+the registration survives: asyncio's ``sock_recv`` pays an epoll
+register/unregister pair per receive, this pays none in the steady state.
+
+fd numbers are reused by the kernel as soon as an fd is closed, and closing
+an fd silently removes it from epoll.  A record therefore remembers which
+object (socket or int) armed it; when a different object shows up for the same
+fd number the record re-arms with a real syscall instead of trusting its
+cached mask (STYLE.md: "key state by object where fd reuse can bite").
+Explicit removals (``remove_reader``/``remove_writer``) unregister at once,
+so a transport that removes its callbacks before closing its socket never
+leaves a closed fd in the poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from tidal.loop._ops import Operation
+from tidal.loop._poller import READ, WAKES_READ, WAKES_WRITE, WRITE, Poller
+
+__all__ = ["FdRecord", "IoRegistry", "fileobj_to_fd"]
+
+
+def fileobj_to_fd(fileobj: Any) -> int:
+    """The fd of an int or of an object with ``fileno()``, validated like asyncio does."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+class FdRecord:
+    """Everything the loop knows about one watched fd."""
+
+    __slots__ = ("fd", "owner", "armed", "reader", "writer", "read_ops", "write_ops", "internal")
+
+    def __init__(self, fd: int, owner: object) -> None:
+        self.fd = fd
+        self.owner = owner  # the object that armed the fd (see module docstring)
+        self.armed = 0  # the mask the poller currently holds for fd
+        self.reader: asyncio.Handle | None = None
+        self.writer: asyncio.Handle | None = None
+        self.read_ops: deque[Operation] = deque()
+        self.write_ops: deque[Operation] = deque()
+        self.internal: Any = None  # loop-owned fds (wakeup, signals): called directly
+
+    def wanted(self) -> int:
+        """The interest mask this record needs right now."""
+        mask = READ if (self.reader is not None or self.read_ops or self.internal is not None) else 0
+        if self.writer is not None or self.write_ops:
+            mask |= WRITE
+        return mask
+
+
+class IoRegistry:
+    """The fd records of one loop and their registrations in its poller."""
+
+    def __init__(self, poller: Poller, ready: deque[asyncio.Handle]) -> None:
+        self._poller = poller
+        self._ready = ready
+        self._records: dict[int, FdRecord] = {}
+        self._idle: set[FdRecord] = set()
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, fd: int) -> bool:
+        return fd in self._records
+
+    # -- callbacks (add_reader & co) -----------------------------------------
+
+    def set_callback(self, fd: int, owner: object, handle: asyncio.Handle, write: bool) -> None:
+        """Install the reader (or writer) callback of ``fd``, replacing any previous one."""
+        record = self._record(fd, owner)
+        previous = record.writer if write else record.reader
+        if write:
+            record.writer = handle
+        else:
+            record.reader = handle
+        try:
+            self._update(record)
+        except BaseException:
+            if write:
+                record.writer = previous
+            else:
+                record.reader = previous
+            self._drop_if_unused(record)
+            raise
+        if previous is not None:
+            previous.cancel()
+
+    def remove_callback(self, fd: int, write: bool) -> bool:
+        """Remove the reader (or writer) callback of ``fd``; True if there was one."""
+        record = self._records.get(fd)
+        if record is None:
+            return False
+        handle = record.writer if write else record.reader
+        if handle is None:
+            return False
+        if write:
+            record.writer = None
+        else:
+            record.reader = None
+        handle.cancel()
+        self._update(record)  # eager: callers remove before they close the fd
+        return True
+
+    def has_callback(self, fd: int, write: bool) -> bool:
+        """True when ``fd`` has a live reader (or writer) callback."""
+        record = self._records.get(fd)
+        if record is None:
+            return False
+        return (record.writer if write else record.reader) is not None
+
+    def add_internal(self, fd: int, on_readable: Any) -> None:
+        """Watch a loop-owned fd whose readiness calls ``on_readable()`` directly."""
+        record = self._record(fd, fd)
+        record.internal = on_readable
+        self._update(record)
+
+    def remove_internal(self, fd: int) -> None:
+        """Stop watching a loop-owned fd (before closing it)."""
+        record = self._records.get(fd)
+        if record is not None:
+            record.internal = None
+            self._update(record)
+
+    # -- operations ----------------------------------------------------------
+
+    def submit_read(self, fd: int, owner: object, operation: Operation) -> None:
+        """Queue a read-side operation that just got EAGAIN."""
+        record = self._records.get(fd)
+        if record is None or record.owner is not owner:
+            record = self._record(fd, owner)
+        record.read_ops.append(operation)
+        if not record.armed & READ:
+            self._arm_for(record, record.read_ops)
+
+    def submit_write(self, fd: int, owner: object, operation: Operation) -> None:
+        """Queue a write-side operation that just got EAGAIN."""
+        record = self._records.get(fd)
+        if record is None or record.owner is not owner:
+            record = self._record(fd, owner)
+        record.write_ops.append(operation)
+        if not record.armed & WRITE:
+            self._arm_for(record, record.write_ops)
+
+    def _arm_for(self, record: FdRecord, queue: deque[Operation]) -> None:
+        try:
+            self._update(record)
+        except BaseException:
+            queue.pop()
+            self._drop_if_unused(record)
+            raise
+
+    # -- readiness -----------------------------------------------------------
+
+    def dispatch(self, events: list[tuple[int, int]]) -> None:
+        """Complete queued operations and schedule callbacks for ready fds."""
+        records = self._records
+        ready_append = self._ready.append  # local binding: runs once per event
+        for fd, mask in events:
+            record = records.get(fd)
+            if record is None:
+                continue  # unregistered earlier in this same batch
+            if mask & WAKES_READ:
+                if record.internal is not None:
+                    record.internal()
+                if record.read_ops:
+                    self._complete(record, record.read_ops)
+                reader = record.reader
+                if reader is not None:
+                    if reader._cancelled:
+                        record.reader = None
+                        self._idle.add(record)
+                    else:
+                        ready_append(reader)
+                elif not record.read_ops and record.internal is None:
+                    self._idle.add(record)
+            if mask & WAKES_WRITE:
+                if record.write_ops:
+                    self._complete(record, record.write_ops)
+                writer = record.writer
+                if writer is not None:
+                    if writer._cancelled:
+                        record.writer = None
+                        self._idle.add(record)
+                    else:
+                        ready_append(writer)
+                elif not record.write_ops:
+                    self._idle.add(record)
+
+    def _complete(self, record: FdRecord, queue: deque[Operation]) -> None:
+        while queue:
+            operation = queue[0]
+            if operation.future.done():  # cancelled while waiting
+                queue.popleft()
+                continue
+            if not operation.attempt():
+                return
+            queue.popleft()
+        self._idle.add(record)
+
+    def sweep(self) -> None:
+        """Drop the interests of records that went idle; called before blocking."""
+        idle = self._idle
+        if idle:
+            records = self._records
+            for record in idle:
+                if records.get(record.fd) is record:
+                    _prune_cancelled(record.read_ops)
+                    _prune_cancelled(record.write_ops)
+                    self._update(record)
+            idle.clear()
+
+    # -- registration --------------------------------------------------------
+
+    def _record(self, fd: int, owner: object) -> FdRecord:
+        record = self._records.get(fd)
+        if record is None:
+            record = self._records[fd] = FdRecord(fd, owner)
+        elif record.owner is not owner:
+            # Possibly a reused fd number: the cached mask may describe a closed
+            # file the kernel already forgot, so the next update must hit the poller.
+            record.owner = owner
+            self._rearm(record)
+        return record
+
+    def _rearm(self, record: FdRecord) -> None:
+        if record.armed:
+            mask = record.wanted() or record.armed
+            self._set_mask(record, mask, record.armed)
+
+    def _update(self, record: FdRecord) -> None:
+        wanted = record.wanted()
+        if wanted == record.armed:
+            if not wanted:
+                self._forget(record)
+            return
+        if not wanted:
+            self._forget(record)
+            return
+        self._set_mask(record, wanted, record.armed)
+
+    def _set_mask(self, record: FdRecord, mask: int, armed: int) -> None:
+        poller = self._poller
+        if armed:
+            try:
+                poller.modify(record.fd, mask)
+            except FileNotFoundError:  # the kernel dropped it when the fd closed
+                poller.register(record.fd, mask)
+        else:
+            try:
+                poller.register(record.fd, mask)
+            except FileExistsError:
+                poller.modify(record.fd, mask)
+        record.armed = mask
+
+    def _forget(self, record: FdRecord) -> None:
+        if self._records.get(record.fd) is record:
+            del self._records[record.fd]
+        if record.armed:
+            record.armed = 0
+            try:
+                self._poller.unregister(record.fd)
+            except (OSError, ValueError, KeyError):
+                pass  # already closed: the kernel removed it with the fd
+
+    def _drop_if_unused(self, record: FdRecord) -> None:
+        if not record.wanted():
+            self._forget(record)
+
+    def close(self) -> None:
+        """Unregister every fd (the loop is closing)."""
+        for record in list(self._records.values()):
+            record.reader = record.writer = record.internal = None
+            record.read_ops.clear()
+            record.write_ops.clear()
+            self._forget(record)
+        self._idle.clear()
+
+
+def _prune_cancelled(queue: deque[Operation]) -> None:
+    while queue and queue[0].future.done():
+        queue.popleft()

@@ -1,0 +1,36 @@
+"""The poll(2) backend: portable to every POSIX system, no pollable fd of its own."""
+
+from __future__ import annotations
+
+import math
+import select
+
+from tidal.loop._poller import READ, WRITE
+
+__all__ = ["PollPoller"]
+
+assert (select.POLLIN, select.POLLOUT) == (READ, WRITE), "bit layout differs from _poller"
+
+
+class PollPoller:
+    """A :class:`~tidal.loop._poller.Poller` over ``select.poll``."""
+
+    name = "poll"
+
+    def __init__(self) -> None:
+        self._poll_object = select.poll()
+        self.register = self._poll_object.register
+        self.modify = self._poll_object.modify
+        self.unregister = self._poll_object.unregister
+
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        """Wait for events; poll(2) counts milliseconds, rounded up so we never spin."""
+        milliseconds = None if timeout is None else math.ceil(timeout * 1000)
+        return self._poll_object.poll(milliseconds)
+
+    def fileno(self) -> int:
+        """poll(2) has no descriptor of its own to hand to a host loop."""
+        raise NotImplementedError("the poll backend has no pollable fd; use epoll or kqueue for embedding")
+
+    def close(self) -> None:
+        """Nothing to release: poll(2) keeps no kernel state."""
