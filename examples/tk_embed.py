@@ -29,7 +29,7 @@ import math
 import sys
 import threading
 import tkinter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import tidal.loop
@@ -49,10 +49,9 @@ class TkLoopDriver:
     loop must not be running elsewhere (no ``run_forever`` at the same time).
     """
 
-    def __init__(self, widget: tkinter.Misc, loop: Any, *, use_file_handler: bool = True) -> None:
+    def __init__(self, widget: tkinter.Misc, loop: tidal.loop.EventLoop, *, use_file_handler: bool = True) -> None:
         self._widget = widget
         self._use_file_handler = use_file_handler
-        # Any: the embedding API (step, fileno) is tidal's, beyond AbstractEventLoop.
         self._loop = loop
         self._timer: str | None = None
         self._watching_fd: int | None = None
@@ -98,7 +97,12 @@ class WindowClosed(Exception):
 
 
 def run_in_tk(
-    root: tkinter.Tk, loop: Any, make_coroutine: Callable[[], Awaitable[T]], timeout: float, *, use_file_handler: bool = True
+    root: tkinter.Tk,
+    loop: tidal.loop.EventLoop,
+    make_coroutine: Callable[[], Coroutine[Any, Any, T]],
+    timeout: float,
+    *,
+    use_file_handler: bool = True,
 ) -> T:
     """Run a coroutine on ``loop`` to completion with Tk's mainloop as the only driver.
 
@@ -107,7 +111,7 @@ def run_in_tk(
     window is closed first it is cancelled and :class:`WindowClosed` is raised.
     """
     driver = TkLoopDriver(root, loop, use_file_handler=use_file_handler)
-    task = loop.create_task(make_coroutine())
+    task: asyncio.Task[T] = loop.create_task(make_coroutine())
     task.add_done_callback(lambda _task: root.quit())
     timed_out = False
 
@@ -129,11 +133,10 @@ def run_in_tk(
         if timed_out:
             raise TimeoutError(f"the coroutine did not finish within {timeout} s")
         raise WindowClosed("the window was closed before the coroutine finished")
-    result: T = task.result()
-    return result
+    return task.result()
 
 
-def _cancel_and_finish(loop: Any, task: asyncio.Task[Any]) -> None:
+def _cancel_and_finish(loop: tidal.loop.EventLoop, task: asyncio.Task[Any]) -> None:
     # The Tk mainloop has ended, so step the loop directly (waiting at most
     # 10 ms per slice) while the task's cleanups run; bounded at about two
     # seconds so a task that ignores cancellation cannot hang the process.
@@ -202,7 +205,14 @@ def build_window(root: tkinter.Tk) -> tuple[Callable[[str], None], Callable[[str
     echo_label = tkinter.Label(root, text="no echo yet", width=40)
     tick_label.pack(padx=12, pady=6)
     echo_label.pack(padx=12, pady=6)
-    return (lambda text: tick_label.configure(text=text)), (lambda text: echo_label.configure(text=text))
+
+    def show_tick(text: str) -> None:
+        tick_label.configure(text=text)
+
+    def show_echo(text: str) -> None:
+        echo_label.configure(text=text)
+
+    return show_tick, show_echo
 
 
 async def demo(show_tick: Callable[[str], None], show_echo: Callable[[str], None], ticks: int, interval: float) -> bool:
