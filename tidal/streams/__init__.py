@@ -7,17 +7,46 @@ they run on any asyncio loop -- fastest on tidal's.
 """
 
 from ._abc import AsyncResource, ByteStream, Listener, ReceiveStream, SendStream
+from ._connect import Address, ConnectError, Resolver, open_tcp_stream, open_unix_stream
 from ._errors import StreamBroken, StreamBusy, StreamClosed, StreamError, StreamLimitExceeded
+from ._listeners import (
+    Handler,
+    SocketListener,
+    StreamServer,
+    open_tcp_listeners,
+    open_unix_listener,
+    serve_listeners,
+    serve_tcp,
+    serve_unix,
+)
+from ._socket import SocketStream, wrap_socket
+from ._tls import TLSStream
 
 __all__ = [
+    "Address",
     "AsyncResource",
     "ByteStream",
+    "ConnectError",
+    "Handler",
     "Listener",
     "ReceiveStream",
+    "Resolver",
     "SendStream",
+    "SocketListener",
+    "SocketStream",
     "StreamBroken",
     "StreamBusy",
     "StreamClosed",
     "StreamError",
     "StreamLimitExceeded",
+    "StreamServer",
+    "TLSStream",
+    "open_tcp_listeners",
+    "open_tcp_stream",
+    "open_unix_listener",
+    "open_unix_stream",
+    "serve_listeners",
+    "serve_tcp",
+    "serve_unix",
+    "wrap_socket",
 ]

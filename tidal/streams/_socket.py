@@ -1,0 +1,405 @@
+"""Socket streams (TCP and Unix) on any asyncio loop, fastest on tidal's.
+
+Theory of operation
+-------------------
+Two implementations share the public :class:`SocketStream` face:
+
+* **Completion ops** (:class:`_SockOpsStream`, used on tidal's loop): each
+  receive is one ``await loop.sock_recv_into(sock, buffer)`` straight into the
+  caller's buffer, each send one ``loop.sock_sendall``.  tidal's loop tries
+  the syscall first and keeps one persistent registration per descriptor, so
+  this is a syscall plus, only when the socket is empty, one wait.
+* **Transport + BufferedProtocol** (:class:`_TransportStream`, used on every
+  other loop).  On asyncio's selector loop ``sock_recv_into`` adds and removes
+  a reader on every receive that has to wait (two ``epoll_ctl`` calls), and
+  uvloop's ``sock_*`` methods are its slow path, while both loops' transports
+  keep the descriptor registered and call ``recv_into`` in C (uvloop) or in a
+  tight method.  The protocol hands the transport the *caller's* buffer when a
+  receive is waiting (zero copy), and a bounded internal buffer otherwise;
+  reading pauses when that buffer is full, so nothing grows without bound.
+  ``send_all`` writes, then waits until the transport's buffer is empty: the
+  write buffer limits are set to zero, so "paused" means "bytes not yet in the
+  kernel".  A cancelled wait loses nothing -- the bytes are already queued --
+  so the stream stays usable.
+
+Cancellation: a cancelled receive consumed nothing (ops: the syscall had not
+run; transport: bytes already copied into the caller's buffer are put back in
+front of the internal buffer).  A cancelled ``sock_sendall`` may have sent a
+prefix, so the ops stream marks itself broken (STYLE.md #4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any, cast
+
+from ._abc import DEFAULT_RECEIVE_SIZE, ByteStream, ConflictGuard, check_max_bytes, check_receive_buffer
+from ._errors import StreamBroken, StreamClosed
+from ._interrupt import InterruptibleOperation, wait_interrupted
+
+__all__ = ["SocketStream", "wrap_socket", "uses_completion_ops"]
+
+# The transport stream's internal receive buffer.  Reading pauses once more
+# than half of it is unread, so compacting always leaves at least _MIN_FREE.
+_HIGH_WATER = 256 * 1024
+_MIN_FREE = 64 * 1024
+
+
+def uses_completion_ops(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when ``loop`` is tidal's, whose ``sock_*`` ops are the fast path."""
+    try:
+        from tidal.loop import EventLoop
+    except ImportError:  # the loop package is optional for streams
+        return False
+    return isinstance(loop, EventLoop)
+
+
+async def wrap_socket(sock: socket.socket, *, completion_ops: bool | None = None) -> SocketStream:
+    """Turn a connected socket into a :class:`SocketStream` that owns it.
+
+    ``completion_ops`` forces one implementation (tests use it to run both on
+    every loop); by default tidal's loop gets completion ops and others get a
+    transport.
+    """
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if completion_ops is None:
+        completion_ops = uses_completion_ops(loop)
+    if completion_ops:
+        return _SockOpsStream(sock)
+    try:
+        transport, protocol = await loop.connect_accepted_socket(_StreamProtocol, sock)
+    except BaseException:
+        sock.close()
+        raise
+    return _TransportStream(sock, transport, protocol)
+
+
+class SocketStream(ByteStream):
+    """A :class:`~tidal.streams.ByteStream` over a connected TCP or Unix socket.
+
+    ``send_eof()`` shuts down the sending direction (``SHUT_WR``).  OS errors
+    (a reset, a broken pipe) surface as :class:`~tidal.streams.StreamBroken`
+    chained to the ``OSError``.  Create one with
+    :func:`~tidal.streams.open_tcp_stream`, :func:`~tidal.streams.open_unix_stream`,
+    a listener, or :func:`~tidal.streams.wrap_socket`.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._socket = sock
+        self._closed = False
+        self._receive_guard = ConflictGuard("another task is already receiving on this socket stream")
+        self._send_guard = ConflictGuard("another task is already sending on this socket stream")
+        self._sockname = _safe_name(sock.getsockname)
+        self._peername = _safe_name(sock.getpeername)
+
+    @property
+    def socket(self) -> socket.socket:
+        """The underlying socket (for ``setsockopt``; do not read or write it directly)."""
+        return self._socket
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """``"socket"``, ``"sockname"``, ``"peername"``; otherwise ``default``."""
+        info = {"socket": self._socket, "sockname": self._sockname, "peername": self._peername}
+        return info.get(name, default)
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<{type(self).__name__} {self._sockname!r} -> {self._peername!r}{state}>"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StreamClosed("the socket stream was closed")
+
+
+def _safe_name(getter: Any) -> Any:
+    try:
+        return getter()
+    except OSError:
+        return None
+
+
+class _SockOpsStream(SocketStream):
+    """Completion ops: ``loop.sock_recv_into`` / ``loop.sock_sendall`` (see module docstring)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self._loop = asyncio.get_running_loop()
+        self._receiving = InterruptibleOperation("the socket stream was closed while receiving")
+        self._sending = InterruptibleOperation("the socket stream was closed while sending")
+        self._send_broken: str | None = None
+        self._eof_sent = False
+
+    async def receive_into(self, buffer: bytearray | memoryview) -> int:
+        """Receive into ``buffer`` with one completion op; ``0`` at EOF."""
+        check_receive_buffer(buffer)
+        self._check_open()
+        with self._receive_guard:
+            try:
+                return await self._receiving.run(self._loop.sock_recv_into(self._socket, buffer))
+            except OSError as error:
+                raise StreamBroken(f"receiving failed: {error}") from error
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Receive at most ``max_bytes`` bytes; ``b""`` at EOF."""
+        size = check_max_bytes(max_bytes)
+        buffer = bytearray(size)
+        count = await self.receive_into(buffer)
+        del buffer[count:]
+        return bytes(buffer)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send every byte with ``loop.sock_sendall``; a cancelled send breaks the stream."""
+        self._check_open()
+        with self._send_guard:
+            self._check_can_send()
+            if not data:
+                return
+            try:
+                await self._sending.run(self._loop.sock_sendall(self._socket, data))
+            except asyncio.CancelledError:
+                self._send_broken = "an earlier send_all() was cancelled after sending an unknown prefix"
+                raise
+            except OSError as error:
+                self._send_broken = f"sending failed: {error}"
+                raise StreamBroken(self._send_broken) from error
+
+    def _check_can_send(self) -> None:
+        if self._send_broken is not None:
+            raise StreamBroken(self._send_broken)
+        if self._eof_sent:
+            raise StreamClosed("send_eof() was called; this stream cannot send any more")
+
+    async def send_eof(self) -> None:
+        """Shut down the sending direction; idempotent."""
+        self._check_open()
+        with self._send_guard:
+            if self._eof_sent:
+                return
+            self._eof_sent = True
+            try:
+                self._socket.shutdown(socket.SHUT_WR)
+            except OSError as error:
+                raise StreamBroken(f"shutting down the sending side failed: {error}") from error
+
+    async def aclose(self) -> None:
+        """Wake pending operations with ``StreamClosed``, then close the socket."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await wait_interrupted(self._receiving, self._sending)
+        finally:
+            self._socket.close()
+
+
+class _StreamProtocol(asyncio.BufferedProtocol):
+    """Feeds a :class:`_TransportStream`; all state the transport callbacks touch lives here."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray(_HIGH_WATER)
+        self.start = 0  # unread bytes are buffer[start:end]
+        self.end = 0
+        self.target: memoryview | None = None  # the caller's buffer while a receive waits
+        self.filling_target = False  # get_buffer() handed out `target`
+        self.receive_waiter: asyncio.Future[int] | None = None
+        self.drain_waiter: asyncio.Future[None] | None = None
+        self.lost_waiter: asyncio.Future[None] | None = None
+        self.write_paused = False
+        self.reading_paused = False
+        self.eof = False
+        self.lost = False
+        self.error: BaseException | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        # Zero limits: paused means "bytes still waiting for the kernel".
+        self.transport.set_write_buffer_limits(high=0, low=0)
+        self.lost_waiter = asyncio.get_running_loop().create_future()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # The caller's buffer only while its receive still waits: a cancelled
+        # waiter's buffer may be filled before the task runs its cleanup.
+        waiter = self.receive_waiter
+        self.filling_target = self.target is not None and self.start == self.end and waiter is not None and not waiter.done()
+        if self.filling_target:
+            assert self.target is not None
+            return self.target
+        if self.start == self.end:
+            self.start = self.end = 0
+        elif len(self.buffer) - self.end < _MIN_FREE:
+            self._compact()  # unread <= _HIGH_WATER // 2 here, so this frees enough
+        return memoryview(self.buffer)[self.end :]
+
+    def _compact(self) -> None:
+        unread = self.end - self.start
+        self.buffer[:unread] = self.buffer[self.start : self.end]
+        self.start, self.end = 0, unread
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.filling_target:
+            self.filling_target = False
+            self.target = None
+            _resolve(self.receive_waiter, nbytes)
+            return
+        self.end += nbytes
+        if self.end - self.start > _HIGH_WATER // 2 and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        _resolve(self.receive_waiter, 0)
+
+    def take(self, buffer: bytearray | memoryview) -> int:
+        count = min(len(buffer), self.end - self.start)
+        buffer[:count] = memoryview(self.buffer)[self.start : self.start + count]
+        self.start += count
+        if self.reading_paused and self.end - self.start <= _HIGH_WATER // 4 and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+        return count
+
+    def unread(self, data: memoryview) -> None:
+        """Put bytes a cancelled receive had already got back in front."""
+        if self.start >= len(data):
+            self.start -= len(data)
+            self.buffer[self.start : self.start + len(data)] = data
+        else:
+            rest = bytes(self.buffer[self.start : self.end])
+            self.buffer[: len(data) + len(rest)] = bytes(data) + rest
+            self.start, self.end = 0, len(data) + len(rest)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        _resolve(self.receive_waiter, 0)
+        return True  # keep the transport open: we may still send (half-close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.error = exc
+        _resolve(self.receive_waiter, 0)
+        _resolve(self.drain_waiter, None)
+        _resolve(self.lost_waiter, None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        _resolve(self.drain_waiter, None)
+
+
+def _resolve(waiter: asyncio.Future[Any] | None, value: Any) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(value)
+
+
+class _TransportStream(SocketStream):
+    """Transport + BufferedProtocol, for loops other than tidal's (see module docstring)."""
+
+    def __init__(self, sock: socket.socket, transport: asyncio.Transport, protocol: _StreamProtocol) -> None:
+        super().__init__(sock)
+        self._transport = transport
+        self._protocol = protocol
+        self._eof_sent = False
+
+    async def receive_into(self, buffer: bytearray | memoryview) -> int:
+        """Copy buffered bytes, or let the transport fill ``buffer`` directly; ``0`` at EOF."""
+        check_receive_buffer(buffer)
+        self._check_open()
+        with self._receive_guard:
+            protocol = self._protocol
+            while True:
+                if protocol.end > protocol.start:
+                    return protocol.take(buffer)
+                if protocol.eof or protocol.lost:
+                    return self._end_of_input()
+                count = await self._wait_for_data(buffer)
+                if count:
+                    return count
+
+    async def _wait_for_data(self, buffer: bytearray | memoryview) -> int:
+        protocol = self._protocol
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        target = memoryview(buffer).cast("B")
+        protocol.receive_waiter, protocol.target = waiter, target
+        try:
+            count = await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                protocol.unread(target[: waiter.result()])  # delivered, then cancelled
+            raise
+        finally:
+            protocol.receive_waiter = None
+            protocol.target = None
+        self._check_open()
+        return count
+
+    def _end_of_input(self) -> int:
+        error = self._protocol.error
+        if error is not None and not self._protocol.eof:
+            raise StreamBroken(f"the connection was lost: {error}") from error
+        return 0
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` and wait until the transport handed all of it to the kernel."""
+        self._check_open()
+        with self._send_guard:
+            self._check_can_send()
+            if not data:
+                return
+            self._transport.write(data)
+            protocol = self._protocol
+            while protocol.write_paused and not protocol.lost:
+                protocol.drain_waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await protocol.drain_waiter
+                finally:
+                    protocol.drain_waiter = None
+                self._check_open()
+            self._check_not_lost()
+
+    def _check_can_send(self) -> None:
+        if self._eof_sent:
+            raise StreamClosed("send_eof() was called; this stream cannot send any more")
+        self._check_not_lost()
+
+    def _check_not_lost(self) -> None:
+        protocol = self._protocol
+        if protocol.lost or self._transport.is_closing():
+            error = protocol.error
+            if error is not None:
+                raise StreamBroken(f"the connection was lost: {error}") from error
+            raise StreamBroken("the connection was closed by the peer")
+
+    async def send_eof(self) -> None:
+        """Flush, then shut down the sending direction; idempotent."""
+        self._check_open()
+        with self._send_guard:
+            if self._eof_sent:
+                return
+            self._eof_sent = True
+            self._check_not_lost()
+            self._transport.write_eof()
+
+    async def aclose(self) -> None:
+        """Close the transport (aborting unsent bytes) and wait until the socket is closed."""
+        if self._closed:
+            return
+        self._closed = True
+        protocol = self._protocol
+        _resolve(protocol.receive_waiter, 0)
+        _resolve(protocol.drain_waiter, None)
+        if self._transport.get_write_buffer_size():
+            self._transport.abort()  # nobody will wait for a peer that stopped reading
+        else:
+            self._transport.close()
+        try:
+            if protocol.lost_waiter is not None:
+                await asyncio.shield(protocol.lost_waiter)
+        except asyncio.CancelledError:
+            self._transport.abort()
+            raise
