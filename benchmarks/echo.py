@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +68,18 @@ class Outcome:
     """What the runs of one case produced."""
 
     rates: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)  # fraction of one CPU
+    client_cpu: list[float] = field(default_factory=list)
     problem: str | None = None  # "not available: ..." or "failed: ..."
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One run: the rate and how busy each side was (fractions of one CPU, NaN if unknown)."""
+
+    rate: float
+    server_cpu: float
+    client_cpu: float
 
 
 @dataclass(frozen=True)
@@ -107,8 +120,8 @@ def start_server(case: Case, settings: Settings, extra_args: list[str] | None = 
     raise CaseFailed(f"server did not start (exit status {status}, said {line.strip()!r})")
 
 
-def run_load(port: int, size: int, settings: Settings) -> float:
-    """Run the load generator against ``port``; returns messages per second."""
+def run_load(port: int, size: int, settings: Settings) -> tuple[float, float]:
+    """Run the load generator against ``port``; returns messages/s and its own CPU share."""
     command = [
         str(build_c_program("loadgen.c")),
         "127.0.0.1",
@@ -125,19 +138,34 @@ def run_load(port: int, size: int, settings: Settings) -> float:
     if result.returncode != 0:
         raise CaseFailed(result.stderr.strip() or f"load generator exit status {result.returncode}")
     fields = dict(part.split("=") for part in result.stdout.split())
-    return int(fields["messages"]) / float(fields["seconds"])
+    return int(fields["messages"]) / float(fields["seconds"]), float(fields["cpu"])
 
 
-def measure(case: Case, settings: Settings) -> float:
-    """One run of ``case``: a fresh server, one load-generator run, messages/s."""
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # Fields after the ")" that ends the command name: utime and stime are 12th and 13th.
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(case: Case, settings: Settings) -> Measurement:
+    """One run of ``case``: a fresh server, one load-generator run."""
     process, port = start_server(case, settings)
     try:
-        rate = run_load(port, case.size, settings)
+        # The server's CPU share is taken over the whole generator run (warm-up
+        # included): a share well below 1.0 means the server was waiting.
+        cpu_before, wall_before = process_cpu_seconds(process.pid), time.monotonic()
+        rate, client_cpu = run_load(port, case.size, settings)
+        server_cpu = (process_cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - wall_before)
     finally:
         status = stop_process(process)
     if status != 0:
         raise CaseFailed(f"server exited with status {status}")
-    return rate
+    return Measurement(rate, server_cpu, client_cpu)
 
 
 def run_all(cases: list[Case], runs: int, settings: Settings) -> dict[Case, Outcome]:
@@ -152,7 +180,10 @@ def run_all(cases: list[Case], runs: int, settings: Settings) -> dict[Case, Outc
             if outcome.problem:
                 continue
             try:
-                outcome.rates.append(measure(case, settings))
+                result = measure(case, settings)
+                outcome.rates.append(result.rate)
+                outcome.server_cpu.append(result.server_cpu)
+                outcome.client_cpu.append(result.client_cpu)
             except LoopUnavailable as exc:
                 unavailable[case.loop] = str(exc)
                 outcome.problem = f"not available: {exc}"
@@ -178,7 +209,7 @@ def _size_label(size: int) -> str:
 
 def render(outcomes: dict[Case, Outcome]) -> str:
     """The result table: median msg/s, MiB/s, spread and ratio to asyncio (same style, size)."""
-    header = ["size / style / loop", "msg/s", "MiB/s", "min..max", "vs asyncio", "runs", "notes"]
+    header = ["size / style / loop", "msg/s", "MiB/s", "min..max", "vs asyncio", "server CPU", "loadgen CPU", "runs", "notes"]
     rows = [_render_row(case, outcome, outcomes) for case, outcome in outcomes.items()]
     return format_table(header, rows)
 
@@ -187,7 +218,7 @@ def _render_row(case: Case, outcome: Outcome, outcomes: dict[Case, Outcome]) -> 
     label = f"{_size_label(case.size)} {CEILING if case.loop == CEILING else f'{case.style} {case.loop}'}"
     note = outcome.problem or ""
     if not outcome.rates:
-        return [label, "-", "-", "-", "-", "0", note]
+        return [label, "-", "-", "-", "-", "-", "-", "0", note]
     rate = median(outcome.rates)
     baseline = outcomes.get(Case("asyncio", case.style, case.size))
     ratio = "-"
@@ -195,7 +226,8 @@ def _render_row(case: Case, outcome: Outcome, outcomes: dict[Case, Outcome]) -> 
         ratio = f"{rate / median(baseline.rates):.2f}x"
     spread = f"{format_rate(min(outcome.rates))}..{format_rate(max(outcome.rates))}"
     mib = f"{rate * case.size / 2**20:,.1f}"
-    return [label, format_rate(rate), mib, spread, ratio, str(len(outcome.rates)), note]
+    cpus = [f"{median(shares):.0%}" for shares in (outcome.server_cpu, outcome.client_cpu)]
+    return [label, format_rate(rate), mib, spread, ratio, *cpus, str(len(outcome.rates)), note]
 
 
 def to_json(outcomes: dict[Case, Outcome], settings: Settings, runs: int) -> str:
@@ -205,7 +237,7 @@ def to_json(outcomes: dict[Case, Outcome], settings: Settings, runs: int) -> str
             "machine": machine_summary(),
             "settings": {**settings.__dict__, "runs": runs},
             "cases": [
-                {**case.__dict__, "rates": outcome.rates, "median": median(outcome.rates) if outcome.rates else None, "problem": outcome.problem}
+                {**case.__dict__, **outcome.__dict__, "median": median(outcome.rates) if outcome.rates else None}
                 for case, outcome in outcomes.items()
             ],
         },
@@ -241,7 +273,7 @@ def profile_cprofile(case: Case, settings: Settings, top: int) -> str:
         stats_path = os.path.join(scratch, "echo.prof")
         process, port = start_server(case, settings, ["--cprofile", stats_path])
         try:
-            rate = run_load(port, case.size, settings)
+            rate, _ = run_load(port, case.size, settings)
         finally:
             stop_process(process, grace=30)
         stats = pstats.Stats(stats_path)
@@ -283,7 +315,7 @@ def profile_py_spy(case: Case, settings: Settings, top: int) -> str:
         command = [py_spy, "record", "--pid", str(process.pid), "--duration", str(sample_for), "--rate", "250", "--format", "raw", "-o", raw_path]
         try:
             sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            rate = run_load(port, case.size, settings)
+            rate, _ = run_load(port, case.size, settings)
             _, errors = sampler.communicate(timeout=sample_for + 30)
         finally:
             stop_process(process)

@@ -10,7 +10,9 @@
  * is messages completed in the measured window divided by its length.
  *
  * usage: loadgen HOST PORT CONNECTIONS SIZE WARMUP_SECONDS DURATION_SECONDS
- * prints: messages=N seconds=S bytes=B
+ * prints: messages=N seconds=S bytes=B cpu=F
+ * (cpu: the fraction of one CPU the generator itself used while measuring;
+ * near 1.0 means the generator, not the server, limited the rate)
  * exit status 0 on success; 2 on bad usage; 1 when the server misbehaved
  * (closed a connection, reset it, or echoed different bytes), with a reason
  * on stderr.
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +43,14 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) this process has used. */
+static double cpu_seconds(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 static void die(const char *what) {
@@ -157,9 +168,13 @@ int main(int argc, char **argv) {
     double measure_until = measure_from + duration;
     unsigned long long counted = 0;
     int measuring = warmup == 0;
+    double cpu_at_start = cpu_seconds();
     for (;;) {
         double t = now();
-        if (!measuring && t >= measure_from) measuring = 1;
+        if (!measuring && t >= measure_from) {
+            measuring = 1;
+            cpu_at_start = cpu_seconds();
+        }
         if (t >= measure_until) break;
         int timeout_ms = (int)((measuring ? measure_until - t : measure_from - t) * 1000) + 1;
         int ready = epoll_wait(ep, events, nconns, timeout_ms);
@@ -177,9 +192,10 @@ int main(int argc, char **argv) {
         }
     }
     double elapsed = now() - measure_from;
+    double cpu = (cpu_seconds() - cpu_at_start) / elapsed;
     for (int i = 0; i < nconns; i++) close(conns[i].fd);
     close(ep);
-    printf("messages=%llu seconds=%.6f bytes=%llu\n", counted, elapsed, counted * (unsigned long long)size);
+    printf("messages=%llu seconds=%.6f bytes=%llu cpu=%.3f\n", counted, elapsed, counted * (unsigned long long)size, cpu);
     free(message);
     free(scratch);
     free(conns);
