@@ -19,9 +19,23 @@ class PollPoller:
 
     def __init__(self) -> None:
         self._poll_object = select.poll()
-        self.register = self._poll_object.register
-        self.modify = self._poll_object.modify
-        self.unregister = self._poll_object.unregister
+        self._registered: set[int] = set()
+
+    def register(self, fd: int, mask: int) -> None:
+        """Watch ``fd``; like epoll (and unlike poll's own API), registering twice is an error."""
+        if fd in self._registered:
+            raise FileExistsError(f"fd {fd} is already registered")
+        self._poll_object.register(fd, mask)
+        self._registered.add(fd)
+
+    def modify(self, fd: int, mask: int) -> None:
+        """Change the interest of a registered ``fd``."""
+        self._poll_object.modify(fd, mask)
+
+    def unregister(self, fd: int) -> None:
+        """Forget ``fd``."""
+        self._registered.discard(fd)
+        self._poll_object.unregister(fd)
 
     def poll(self, timeout: float | None) -> list[tuple[int, int]]:
         """Wait for events; poll(2) counts milliseconds, rounded up so we never spin."""
