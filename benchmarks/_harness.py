@@ -13,6 +13,7 @@ each run is bounded in time.
 from __future__ import annotations
 
 import os
+import pstats
 import select
 import shutil
 import statistics
@@ -31,10 +32,12 @@ __all__ = [
     "format_rate",
     "format_table",
     "git_commit",
+    "hot_functions",
     "machine_summary",
     "median",
     "pin_to_cpu",
     "read_line_with_timeout",
+    "short_path",
     "stop_process",
     "usable_cpus",
 ]
@@ -161,3 +164,43 @@ def machine_summary() -> str:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"load average {load:.2f}, tidal commit {git_commit()}, {time.strftime('%Y-%m-%d %H:%M')}"
     )
+
+
+def hot_functions(stats: pstats.Stats, top: int, waiting: Sequence[str] = ()) -> str:
+    """The ``top`` functions of a cProfile run by own time, as a table.
+
+    Shares are of the total time; when ``waiting`` names the functions that
+    only wait (``select.epoll.poll``), they are also given as shares of the
+    busy time, which is what an optimization can win back.
+    """
+    entries: dict[tuple[str, int, str], tuple[int, int, float, float, object]] = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in entries.values()) or 1.0
+    waited = sum(entry[2] for key, entry in entries.items() if function_label(key) in waiting)
+    busy = max(total - waited, 1e-9)
+    ranked = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    rows = []
+    for key, (_, calls, own, cumulative, _) in ranked:
+        label = function_label(key)
+        busy_share = ["-" if label in waiting else f"{own / busy:.1%}"] if waiting else []
+        rows.append([label, f"{own / total:.1%}", *busy_share, f"{cumulative / total:.1%}", f"{calls:,}"])
+    if not waiting:
+        return format_table(["function", "own", "cumulative", "calls"], rows)
+    summary = f"{total:.2f} s profiled, {waited / total:.0%} of it waiting in the poller\n"
+    return summary + format_table(["function", "own", "own of busy", "cumulative", "calls"], rows)
+
+
+def function_label(key: tuple[str, int, str]) -> str:
+    """``name (path:line)`` for a pstats key; C functions keep their own label."""
+    filename, line, name = key
+    if filename == "~":
+        return name
+    return f"{name} ({short_path(filename)}:{line})"
+
+
+def short_path(filename: str) -> str:
+    """A path shortened to start at ``tidal/``, ``asyncio/``, ``h11/`` or ``benchmarks/`` when it can."""
+    parts = Path(filename).parts
+    for anchor in ("tidal", "asyncio", "h11", "benchmarks"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) :])
+    return Path(filename).name

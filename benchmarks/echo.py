@@ -41,17 +41,22 @@ from _harness import (  # noqa: E402  (the path line above makes the sibling imp
     build_c_program,
     format_rate,
     format_table,
+    hot_functions,
     machine_summary,
     median,
     pin_to_cpu,
     read_line_with_timeout,
+    short_path,
     stop_process,
     usable_cpus,
 )
 from echo_server import LOOPS, STYLES, UNAVAILABLE_EXIT  # noqa: E402
 
 CEILING = "C epoll (ceiling)"
+# cProfile entries that are the loop waiting for I/O, not working.
+POLL_WAITS = ("<method 'poll' of 'select.epoll' objects>", "<method 'select' of 'select.epoll' objects>", "<built-in method select.select>")
 SERVER_START_TIMEOUT = 20.0
+PY_SPY_RATE = 250  # samples per second
 
 
 @dataclass(frozen=True)
@@ -277,30 +282,8 @@ def profile_cprofile(case: Case, settings: Settings, top: int) -> str:
         finally:
             stop_process(process, grace=30)
         stats = pstats.Stats(stats_path)
-    entries = stats.stats  # type: ignore[attr-defined]  # documented pstats internals
-    total = sum(entry[2] for entry in entries.values()) or 1.0
-    ranked = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:top]
-    rows = [
-        [_function_label(key), f"{value[2] / total:.1%}", f"{value[3] / total:.1%}", f"{value[1]:,}"]
-        for key, value in ranked
-    ]
     title = f"cProfile of {case} at {format_rate(rate)} msg/s (profiled, so slower)"
-    return title + "\n" + format_table(["function", "own", "cumulative", "calls"], rows)
-
-
-def _function_label(key: tuple[str, int, str]) -> str:
-    filename, line, name = key
-    if filename == "~":
-        return name  # a C function
-    return f"{name} ({_short_path(filename)}:{line})"
-
-
-def _short_path(filename: str) -> str:
-    parts = Path(filename).parts
-    for anchor in ("tidal", "asyncio", "benchmarks"):
-        if anchor in parts:
-            return "/".join(parts[parts.index(anchor) :])
-    return Path(filename).name
+    return title + "\n" + hot_functions(stats, top, waiting=POLL_WAITS)
 
 
 def profile_py_spy(case: Case, settings: Settings, top: int) -> str:
@@ -312,7 +295,7 @@ def profile_py_spy(case: Case, settings: Settings, top: int) -> str:
         raw_path = os.path.join(scratch, "stacks.txt")
         process, port = start_server(case, settings)
         sample_for = max(1, int(settings.duration))
-        command = [py_spy, "record", "--pid", str(process.pid), "--duration", str(sample_for), "--rate", "250", "--format", "raw", "-o", raw_path]
+        command = [py_spy, "record", "--pid", str(process.pid), "--duration", str(sample_for), "--rate", str(PY_SPY_RATE), "--format", "raw", "-o", raw_path]
         try:
             sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             rate, _ = run_load(port, case.size, settings)
@@ -322,10 +305,12 @@ def profile_py_spy(case: Case, settings: Settings, top: int) -> str:
         if sampler.returncode != 0:
             return f"py-spy failed: {errors.strip()}"
         stacks = Path(raw_path).read_text().splitlines()
-    return f"py-spy samples of {case} at {format_rate(rate)} msg/s\n" + summarize_stacks(stacks, top)
+    possible = PY_SPY_RATE * sample_for
+    title = f"py-spy samples of {case} at {format_rate(rate)} msg/s; idle samples excluded"
+    return f"{title}\n" + summarize_stacks(stacks, top, possible)
 
 
-def summarize_stacks(lines: list[str], top: int) -> str:
+def summarize_stacks(lines: list[str], top: int, possible: int) -> str:
     """Own and inclusive sample shares per function from py-spy's raw (collapsed) output."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -343,14 +328,15 @@ def summarize_stacks(lines: list[str], top: int) -> str:
     if not total:
         return "no samples"
     rows = [[name, f"{count / total:.1%}", f"{inclusive[name] / total:.1%}"] for name, count in own.most_common(top)]
-    return f"{total} samples of the loop thread\n" + format_table(["function (own time)", "own", "inclusive"], rows)
+    busy = f"{total} samples of the loop thread busy out of {possible} ({total / possible:.0%} on CPU)"
+    return busy + "\n" + format_table(["function (own time)", "own", "inclusive"], rows)
 
 
 def _strip_line_number(frame: str) -> str:
     # "name (path/file.py:123)" -> "name (file.py)": lines of one function merge.
     name, _, location = frame.partition(" (")
     path = location.rstrip(")").rpartition(":")[0]
-    return f"{name} ({_short_path(path)})" if path else name
+    return f"{name} ({short_path(path)})" if path else name
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

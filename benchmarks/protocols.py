@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _harness import REPO_ROOT, format_rate, format_table, machine_summary, median  # noqa: E402
+from _harness import REPO_ROOT, format_rate, format_table, hot_functions, machine_summary, median  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))  # tidal from this checkout, installed or not
 
@@ -136,7 +136,7 @@ def tidal_request_cycles(requests_per_read: int) -> Callable[[], int]:
     """The same request cycles through ``tidal.protocols.http``'s server engine."""
     from tidal.protocols import http
 
-    connection = http.ServerConnection()
+    connection = http.HTTPConnection(http.SERVER)
     data = TYPICAL_GET * requests_per_read
     response = http.Response(status_code=200, headers=RESPONSE_HEADERS)
 
@@ -372,6 +372,23 @@ def run_cases(cases: list[Case], runs: int) -> None:
             print(f"run {run + 1}/{runs} {case.group} / {case.name}: {last}", file=sys.stderr, flush=True)
 
 
+def profile_cases(cases: list[Case], top: int) -> int:
+    """Run each case once under cProfile and print its hottest functions."""
+    import cProfile
+    import pstats
+
+    for case in cases:
+        if case.run is None:
+            print(f"{case.group} / {case.name}: {case.problem}\n")
+            continue
+        profiler = cProfile.Profile()
+        sample = profiler.runcall(case.run)
+        rate = format_rate(sample.units / sample.seconds)
+        print(f"cProfile of {case.group} / {case.name} at {rate}/s (profiled, so slower)")
+        print(hot_functions(pstats.Stats(profiler), top), end="\n\n")
+    return 0
+
+
 def render(cases: list[Case], unit_of: Callable[[str], str]) -> str:
     """One table: median rate, MB/s of decoded text, spread, ratio to the group's baseline."""
     header = ["group / case", "rate", "unit", "MB/s", "min..max", "vs baseline", "notes"]
@@ -418,6 +435,8 @@ class Options:
     runs: int
     min_seconds: float
     text_mib: int
+    profile: bool
+    top: int
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -428,6 +447,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--seconds", type=float, default=0.5, help="minimum seconds per HTTP/DNS run")
     parser.add_argument("--text-mib", type=int, default=64, help="decoded size of the generated log (MiB, max 128)")
     parser.add_argument("--quick", action="store_true", help="3 runs, 0.2 s each, a 16 MiB log")
+    parser.add_argument("--profile", action="store_true", help="run each tidal case once under cProfile instead")
+    parser.add_argument("--top", type=int, default=20, help="functions listed per profile")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.seconds, args.text_mib = 3, 0.2, 16
@@ -435,7 +456,7 @@ def parse_args(argv: list[str] | None) -> Options:
     unknown = set(groups) - {"http", "gzip", "dns"}
     if unknown:
         parser.error(f"unknown group(s): {', '.join(sorted(unknown))}")
-    return Options(groups, max(1, args.runs), args.seconds, max(1, min(args.text_mib, 128)))
+    return Options(groups, max(1, args.runs), args.seconds, max(1, min(args.text_mib, 128)), args.profile, args.top)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -457,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             cases += gzip_cases(log)
         if "dns" in options.groups:
             cases += dns_cases(options.min_seconds)
+        if options.profile:
+            return profile_cases([case for case in cases if "tidal" in case.name], options.top)
         run_cases(cases, options.runs)
     print(f"\nsans-IO engines; median of {options.runs} run(s); {machine_summary()}\n")
     print(render(cases, _unit))
