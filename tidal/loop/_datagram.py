@@ -41,7 +41,9 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
         self._address = address
         self._buffer: collections.deque[tuple[bytes, Any]] = collections.deque()
         self._buffer_size = 0
-        self._connected = bool(self.get_extra_info("peername"))
+        # "Connected" means getpeername() worked: an unnamed Unix peer (a
+        # socketpair) reports "", which asyncio mistakes for unconnected.
+        self._connected = self.get_extra_info("peername") is not None
         self._read_step = self._read_datagram
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._register_reader)
