@@ -1,0 +1,171 @@
+"""CPython 3.11's own ``test.test_asyncio`` run against tidal's loop.
+
+Two kinds of suites are run:
+
+* the loop-generic mixins (``EventLoopTestsMixin``, ``BaseSockTestsMixin``,
+  ``SendfileTestsBase``, ``BaseStartServer``, ``BaseTestBufferedProtocol``),
+  subclassed here with tidal's loop as the loop under test;
+* suites that obtain their loops from ``asyncio.new_event_loop()`` /
+  ``asyncio.run()`` (tasks, streams, locks, ...), run with tidal's
+  :class:`~tidal.loop.EventLoopPolicy` installed for the duration of each test.
+
+Tests of features outside this stage of the loop (TLS, subprocesses, pipes)
+and tests that inspect private state of asyncio's own loop classes are
+skipped with the reason given in ``EXCLUDED``; docs/compatibility.md lists
+them with the pass/skip counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import unittest
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import tidal.loop
+
+pytest.importorskip("test.test_asyncio.utils", reason="CPython's test package is not installed")
+
+from test.test_asyncio import utils as test_utils  # noqa: E402
+
+TLS = "TLS transports are the next stage of the loop"
+SUBPROCESS = "subprocesses are the next stage of the loop"
+PIPES = "pipe transports are the next stage of the loop"
+PRIVATE = "inspects or patches private internals of asyncio's own loop classes"
+
+# "Class.test" (or "*.test" for every class) -> why it is not run on tidal's loop.
+EXCLUDED: dict[str, str] = {
+    "*.test_create_ssl_connection": TLS,
+    "*.test_create_ssl_unix_connection": TLS,
+    "*.test_create_server_ssl": TLS,
+    "*.test_create_unix_server_ssl": TLS,
+    "*.test_create_server_ssl_verify_failed": TLS,
+    "*.test_create_unix_server_ssl_verify_failed": TLS,
+    "*.test_create_server_ssl_match_failed": TLS,
+    "*.test_create_unix_server_ssl_verified": TLS,
+    "*.test_create_server_ssl_verified": TLS,
+    "*.test_legacy_create_ssl_connection": TLS,
+    "*.test_read_pipe": PIPES,
+    "*.test_unclosed_pipe_transport": PIPES,
+    "*.test_read_pty_output": PIPES,
+    "*.test_write_pipe": PIPES,
+    "*.test_write_pipe_disconnect_on_close": PIPES,
+    "*.test_write_pty": PIPES,
+    "*.test_bidirectional_pty": PIPES,
+    "*.test_ssl_connect_accepted_socket": TLS,
+    "*.test_sendfile_ssl": TLS,
+    "*.test_sendfile_ssl_close_peer_after_receiving": TLS,
+    "*.test_sendfile_ssl_partial": TLS,
+    "*.test_sendfile_ssl_pre_and_post_data": TLS,
+    "*.test_open_connection_no_loop_ssl": TLS,
+    "*.test_open_unix_connection_no_loop_ssl": TLS,
+    "*.test_start_tls": TLS,
+    "*.test_read_all_from_pipe_reader": PIPES,
+    # patches asyncio.base_events.socket and loop._start_serving/_stop_serving
+    "TestTidalEvents.test_create_server_multiple_hosts_ipv4": PRIVATE,
+    "TestTidalEvents.test_create_server_multiple_hosts_ipv6": PRIVATE,
+    # calls loop._stop_serving()
+    "TestTidalEvents.test_prompt_cancellation": PRIVATE,
+    # wraps loop._run_once and reads loop._selector
+    "TestTidalEvents.test_timeout_rounding": PRIVATE,
+    # replaces loop._sendfile_native with BaseEventLoop's
+    "TestTidalSendfile.test_sendfile_force_unsupported_native": PRIVATE,
+}
+
+# Suites whose loops come from asyncio.new_event_loop(): run under tidal's policy.
+POLICY_SUITES = [
+    "test_tasks",
+    "test_streams",
+    "test_taskgroups",
+    "test_timeouts",
+    "test_locks",
+    "test_queues",
+    "test_futures",
+    "test_futures2",
+    "test_runners",
+    "test_waitfor",
+    "test_pep492",
+    "test_context",
+    "test_threads",
+]
+
+
+def _excluded_reason(class_name: str, test_name: str) -> str | None:
+    return EXCLUDED.get(f"{class_name}.{test_name}") or EXCLUDED.get(f"*.{test_name}")
+
+
+def _with_exclusions(name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+    """A subclass of ``bases`` whose excluded tests are skipped with their reason."""
+    cls = type(name, bases, dict(namespace, __module__=__name__, __qualname__=name))
+    for attribute in dir(cls):
+        if attribute.startswith("test"):
+            reason = _excluded_reason(name, attribute) or _excluded_reason(bases[0].__name__, attribute)
+            if reason is not None:
+                setattr(cls, attribute, unittest.skip(reason)(getattr(cls, attribute)))
+    return cls
+
+
+def _new_tidal_loop(self: Any) -> asyncio.AbstractEventLoop:
+    return tidal.loop.new_event_loop()
+
+
+def _mixin_suites() -> dict[str, type]:
+    events = importlib.import_module("test.test_asyncio.test_events")
+    sock = importlib.import_module("test.test_asyncio.test_sock_lowlevel")
+    sendfile = importlib.import_module("test.test_asyncio.test_sendfile")
+    server = importlib.import_module("test.test_asyncio.test_server")
+    buffered = importlib.import_module("test.test_asyncio.test_buffered_proto")
+    loop_factory = {"create_event_loop": _new_tidal_loop}
+    new_loop = {"new_loop": _new_tidal_loop}
+    return {
+        "TestTidalEvents": _with_exclusions(
+            "TestTidalEvents", (events.EventLoopTestsMixin, test_utils.TestCase), loop_factory
+        ),
+        "TestTidalSockLowlevel": _with_exclusions(
+            "TestTidalSockLowlevel", (sock.BaseSockTestsMixin, test_utils.TestCase), loop_factory
+        ),
+        "TestTidalSendfile": _with_exclusions(
+            "TestTidalSendfile", (sendfile.SendfileTestsBase, test_utils.TestCase), loop_factory
+        ),
+        "TestTidalStartServer": _with_exclusions(
+            "TestTidalStartServer", (server.BaseStartServer, unittest.TestCase), new_loop
+        ),
+        "TestTidalBufferedProtocol": _with_exclusions(
+            "TestTidalBufferedProtocol", (buffered.BaseTestBufferedProtocol, unittest.TestCase), new_loop
+        ),
+    }
+
+
+def _policy_suites() -> dict[str, type]:
+    suites: dict[str, type] = {}
+    for module_name in POLICY_SUITES:
+        module = importlib.import_module(f"test.test_asyncio.{module_name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, unittest.TestCase)
+                and value.__module__ == module.__name__
+                and any(name.startswith("test") for name in dir(value))
+                and not getattr(value, "__unittest_skip__", False)
+            ):
+                name = f"Test_{module_name[5:]}__{value.__name__}"
+                suites[name] = _with_exclusions(name, (value,), {})
+    return suites
+
+
+globals().update(_mixin_suites())
+globals().update(_policy_suites())
+
+
+@pytest.fixture(autouse=True)
+def tidal_policy() -> Iterator[None]:
+    """Every test here gets tidal's loop from asyncio.new_event_loop(); the policy is restored after."""
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(tidal.loop.EventLoopPolicy())
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(previous)
