@@ -74,6 +74,7 @@ class Outcome:
 
     rates: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)  # fraction of one CPU
+    server_starved: list[float] = field(default_factory=list)  # fraction of time runnable but not running
     client_cpu: list[float] = field(default_factory=list)
     problem: str | None = None  # "not available: ..." or "failed: ..."
 
@@ -84,6 +85,7 @@ class Measurement:
 
     rate: float
     server_cpu: float
+    server_starved: float
     client_cpu: float
 
 
@@ -157,20 +159,33 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_run_delay(pid: int) -> float:
+    """Seconds the main thread of ``pid`` spent runnable but waiting for a CPU (Linux schedstat)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as schedstat:
+            return int(schedstat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
 def measure(case: Case, settings: Settings) -> Measurement:
     """One run of ``case``: a fresh server, one load-generator run."""
     process, port = start_server(case, settings)
     try:
-        # The server's CPU share is taken over the whole generator run (warm-up
-        # included): a share well below 1.0 means the server was waiting.
-        cpu_before, wall_before = process_cpu_seconds(process.pid), time.monotonic()
+        # The server's shares are taken over the whole generator run (warm-up
+        # included).  CPU well below 1.0 means the server waited: for the
+        # generator (idle) or, on a shared machine, for a CPU (starved).
+        cpu_before, delay_before = process_cpu_seconds(process.pid), process_run_delay(process.pid)
+        wall_before = time.monotonic()
         rate, client_cpu = run_load(port, case.size, settings)
-        server_cpu = (process_cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - wall_before)
+        wall = time.monotonic() - wall_before
+        server_cpu = (process_cpu_seconds(process.pid) - cpu_before) / wall
+        starved = (process_run_delay(process.pid) - delay_before) / wall
     finally:
         status = stop_process(process)
     if status != 0:
         raise CaseFailed(f"server exited with status {status}")
-    return Measurement(rate, server_cpu, client_cpu)
+    return Measurement(rate, server_cpu, starved, client_cpu)
 
 
 def run_all(cases: list[Case], runs: int, settings: Settings) -> dict[Case, Outcome]:
@@ -188,6 +203,7 @@ def run_all(cases: list[Case], runs: int, settings: Settings) -> dict[Case, Outc
                 result = measure(case, settings)
                 outcome.rates.append(result.rate)
                 outcome.server_cpu.append(result.server_cpu)
+                outcome.server_starved.append(result.server_starved)
                 outcome.client_cpu.append(result.client_cpu)
             except LoopUnavailable as exc:
                 unavailable[case.loop] = str(exc)
@@ -214,7 +230,7 @@ def _size_label(size: int) -> str:
 
 def render(outcomes: dict[Case, Outcome]) -> str:
     """The result table: median msg/s, MiB/s, spread and ratio to asyncio (same style, size)."""
-    header = ["size / style / loop", "msg/s", "MiB/s", "min..max", "vs asyncio", "server CPU", "loadgen CPU", "runs", "notes"]
+    header = ["size / style / loop", "msg/s", "MiB/s", "min..max", "vs asyncio", "server CPU", "starved", "loadgen CPU", "runs", "notes"]
     rows = [_render_row(case, outcome, outcomes) for case, outcome in outcomes.items()]
     return format_table(header, rows)
 
@@ -223,7 +239,7 @@ def _render_row(case: Case, outcome: Outcome, outcomes: dict[Case, Outcome]) -> 
     label = f"{_size_label(case.size)} {CEILING if case.loop == CEILING else f'{case.style} {case.loop}'}"
     note = outcome.problem or ""
     if not outcome.rates:
-        return [label, "-", "-", "-", "-", "-", "-", "0", note]
+        return [label, "-", "-", "-", "-", "-", "-", "-", "0", note]
     rate = median(outcome.rates)
     baseline = outcomes.get(Case("asyncio", case.style, case.size))
     ratio = "-"
@@ -231,7 +247,7 @@ def _render_row(case: Case, outcome: Outcome, outcomes: dict[Case, Outcome]) -> 
         ratio = f"{rate / median(baseline.rates):.2f}x"
     spread = f"{format_rate(min(outcome.rates))}..{format_rate(max(outcome.rates))}"
     mib = f"{rate * case.size / 2**20:,.1f}"
-    cpus = [f"{median(shares):.0%}" for shares in (outcome.server_cpu, outcome.client_cpu)]
+    cpus = [f"{median(shares):.0%}" for shares in (outcome.server_cpu, outcome.server_starved, outcome.client_cpu)]
     return [label, format_rate(rate), mib, spread, ratio, *cpus, str(len(outcome.rates)), note]
 
 
