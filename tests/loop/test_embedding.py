@@ -132,3 +132,15 @@ def test_foreign_poll_loop_drives_tidal(loop: EventLoop) -> None:
         delay = loop.step(0)
     assert task.result() == 20
     assert host_iterations >= 20
+
+
+@pytest.mark.parametrize("backend", ["poll", "select"])
+def test_backends_without_pollable_fd_say_so(backend: str) -> None:
+    loop = new_event_loop(poller=backend)
+    try:
+        with pytest.raises(NotImplementedError, match="no pollable fd"):
+            loop.fileno()
+        loop.call_soon(int)
+        assert loop.step() is None  # step() itself works on every backend
+    finally:
+        loop.close()
