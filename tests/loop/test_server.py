@@ -264,6 +264,48 @@ def test_unix_server_replaces_a_stale_socket_file(loop: asyncio.AbstractEventLoo
     run(main())
 
 
+class FailsOnce:
+    """A listening socket stand-in whose first accept() runs out of descriptors."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.failed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.sock.accept()
+
+
+def test_accept_pauses_when_out_of_descriptors(
+    loop: asyncio.AbstractEventLoop, run: Run, loop_errors: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_server, "ACCEPT_RETRY_DELAY", 0.01)
+
+    async def main() -> None:
+        registry: list[Echo] = []
+        server = await _connect.create_server(loop, lambda: Echo(registry), "127.0.0.1", 0)
+        listener = server._sockets[0]  # type: ignore[index]
+        flaky = FailsOnce(listener)
+        # Route readiness through the stand-in, as if accept() hit EMFILE.
+        loop.remove_reader(listener.fileno())
+        loop.add_reader(listener.fileno(), server._accept_ready, flaky)
+        reply = asyncio.ensure_future(echo_once(listener.getsockname()[1]))
+        assert await reply == b"hello"  # accepted after the pause
+        assert flaky.failed
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+    assert [error["message"] for error in loop_errors] == ["socket.accept() out of system resource"]
+    assert loop_errors[0]["exception"].errno == errno.EMFILE
+    loop_errors.clear()
+
+
 def test_exported_names() -> None:
     assert _server.__all__ == ["Server"]
     assert _server.Server.__doc__

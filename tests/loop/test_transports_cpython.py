@@ -3,8 +3,10 @@
 ``DelegatingLoop`` is asyncio's selector loop with every transport-making
 method replaced by tidal's module functions (the same delegation tidal's
 ``EventLoop`` does), so these suites check tidal's transports, servers and
-sendfile against CPython's expectations on asyncio's scheduler.  The full
-suite on tidal's own loop is run by the loop's CPython-suite runner.
+sendfile against CPython's expectations on asyncio's scheduler.  The
+transport-specific suites (servers, BufferedProtocol, sendfile) also run on
+tidal's own ``EventLoop``; the whole CPython suite on tidal's loop is the
+loop's CPython-suite runner's job.
 
 Tests left out here need TLS or subprocess transports (not part of these
 modules yet) or inspect asyncio's private transport classes; each exclusion
@@ -76,6 +78,27 @@ class SendfileTests(test_sendfile.SendfileTestsBase, test_utils.TestCase):
 
 TLS_REASON = "TLS transports (ssl=) are not implemented by these modules yet"
 
+def new_tidal_loop() -> asyncio.AbstractEventLoop:
+    import tidal.loop
+
+    return tidal.loop.new_event_loop()
+
+
+class TidalStartServerTests(test_server.SelectorStartServerTests):
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        return new_tidal_loop()
+
+
+class TidalBufferedProtocolTests(test_buffered_proto.BufferedProtocolSelectorTests):
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        return new_tidal_loop()
+
+
+class TidalSendfileTests(test_sendfile.SendfileTestsBase, test_utils.TestCase):
+    def create_event_loop(self) -> asyncio.AbstractEventLoop:
+        return new_tidal_loop()
+
+
 # test name -> why it cannot pass against these modules today.
 EXCLUDED: dict[str, str] = {
     "test_create_server_multiple_hosts_ipv4": "patches asyncio.base_events.socket and loop._start_serving (asyncio internals)",
@@ -85,7 +108,9 @@ EXCLUDED: dict[str, str] = {
 
 
 def _apply_exclusions() -> None:
-    for case in (EventLoopTests, StartServerTests, BufferedProtocolTests, SendfileTests):
+    cases = (EventLoopTests, StartServerTests, BufferedProtocolTests, SendfileTests)
+    tidal_cases = (TidalStartServerTests, TidalBufferedProtocolTests, TidalSendfileTests)
+    for case in cases + tidal_cases:
         for name in dir(case):
             reason = EXCLUDED.get(name) or (TLS_REASON if name.startswith("test_") and "ssl" in name else None)
             if reason is not None:

@@ -90,6 +90,8 @@ class Server(asyncio.AbstractServer):
 
     def _accept_ready(self, sock: socket.socket) -> None:
         for _ in range(self._backlog):
+            if self._sockets is None:
+                return  # a protocol factory closed the server mid-batch
             try:
                 conn, address = sock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
