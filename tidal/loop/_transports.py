@@ -495,7 +495,10 @@ class StreamTransport(SocketTransportBase):
         if self._closing:
             self._schedule_connection_lost(None)
         elif self._eof and self._sock is not None:
-            self._sock.shutdown(socket.SHUT_WR)
+            try:
+                self._sock.shutdown(socket.SHUT_WR)
+            except OSError as exc:  # the peer reset while the buffer drained
+                self._fatal_error(exc, "Fatal error on socket shutdown")
 
     def write_eof(self) -> None:
         """Half-close: shut down the sending side once the buffer is flushed."""
