@@ -19,6 +19,7 @@ def test_demo_runs_an_echo_round_trip_on_tidals_loop() -> None:
     assert "received back b'hello, tidal\\n'" in output
     assert "50 round trips" in output
     assert "every connection finished cleanly" in output
+    assert "Traceback" not in completed.stderr, completed.stderr
 
 
 def test_unknown_command_exits_with_usage_error() -> None:

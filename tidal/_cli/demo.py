@@ -30,21 +30,40 @@ def _handle(arguments: argparse.Namespace) -> int:
     return 0
 
 
-async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while line := await reader.readline():
-            writer.write(line)
-            await writer.drain()
-    finally:
-        writer.close()
-        await writer.wait_closed()
+class _EchoHandler:
+    """Echoes lines back and counts connections still being served.
+
+    asyncio's server does not own its handler tasks (a 3.11 server's
+    ``wait_closed`` returns before they finish), so the demo waits for
+    ``idle`` itself instead of leaving tasks for ``run()`` to cancel.
+    """
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.active += 1
+        self.idle.clear()
+        try:
+            while line := await reader.readline():
+                writer.write(line)
+                await writer.drain()
+        finally:
+            writer.close()
+            await writer.wait_closed()
+            self.active -= 1
+            if not self.active:
+                self.idle.set()
 
 
 async def run_demo(messages: int, port: int = 0, say: Any = print) -> None:
     """Start an echo server, talk to it, time ``messages`` round trips, shut down."""
     loop = asyncio.get_running_loop()
     say(f"event loop: {type(loop).__module__}.{type(loop).__qualname__}")
-    server = await asyncio.start_server(_echo, "127.0.0.1", port)
+    handler = _EchoHandler()
+    server = await asyncio.start_server(handler, "127.0.0.1", port)
     host, bound_port = server.sockets[0].getsockname()[:2]
     say(f"echo server listening on {host}:{bound_port}")
     async with server:
@@ -64,4 +83,5 @@ async def run_demo(messages: int, port: int = 0, say: Any = print) -> None:
             say(f"{messages} round trips in {elapsed * 1000:.1f} ms " f"({elapsed / messages * 1e6:.1f} us each)")
         writer.close()
         await writer.wait_closed()
+        await handler.idle.wait()
     say("server closed; every connection finished cleanly")
