@@ -183,10 +183,32 @@ def hot_functions(stats: pstats.Stats, top: int, waiting: Sequence[str] = ()) ->
         label = function_label(key)
         busy_share = ["-" if label in waiting else f"{own / busy:.1%}"] if waiting else []
         rows.append([label, f"{own / total:.1%}", *busy_share, f"{cumulative / total:.1%}", f"{calls:,}"])
+    by_area = _own_time_by_area(entries, waiting, busy)
     if not waiting:
-        return format_table(["function", "own", "cumulative", "calls"], rows)
+        return by_area + format_table(["function", "own", "cumulative", "calls"], rows)
     summary = f"{total:.2f} s profiled, {waited / total:.0%} of it waiting in the poller\n"
-    return summary + format_table(["function", "own", "own of busy", "cumulative", "calls"], rows)
+    return summary + by_area + format_table(["function", "own", "own of busy", "cumulative", "calls"], rows)
+
+
+def _own_time_by_area(entries: dict[tuple[str, int, str], tuple[int, int, float, float, object]], waiting: Sequence[str], busy: float) -> str:
+    # "Where does the busy time go": tidal's own modules vs h11/asyncio vs C calls.
+    areas: dict[str, float] = {}
+    for key, entry in entries.items():
+        if function_label(key) in waiting:
+            continue
+        area = _area(key[0])
+        areas[area] = areas.get(area, 0.0) + entry[2]
+    ranked = sorted(areas.items(), key=lambda item: item[1], reverse=True)
+    return "busy time by area: " + ", ".join(f"{area} {own / busy:.0%}" for area, own in ranked) + "\n"
+
+
+def _area(filename: str) -> str:
+    if filename == "~":
+        return "C calls"
+    parts = short_path(filename).split("/")
+    if parts[0] == "tidal" and len(parts) > 2:
+        return "/".join(parts[:-1])  # tidal/loop, tidal/protocols/http ...
+    return parts[0] if len(parts) > 1 else "other Python"
 
 
 def function_label(key: tuple[str, int, str]) -> str:
@@ -198,9 +220,9 @@ def function_label(key: tuple[str, int, str]) -> str:
 
 
 def short_path(filename: str) -> str:
-    """A path shortened to start at ``tidal/``, ``asyncio/``, ``h11/`` or ``benchmarks/`` when it can."""
+    """A path shortened to start at ``tidal/``, ``asyncio/``, ``h11/``, ``dns/`` (dnspython) or ``benchmarks/`` when it can."""
     parts = Path(filename).parts
-    for anchor in ("tidal", "asyncio", "h11", "benchmarks"):
+    for anchor in ("tidal", "asyncio", "h11", "dns", "benchmarks"):
         if anchor in parts:
             return "/".join(parts[parts.index(anchor) :])
     return Path(filename).name
