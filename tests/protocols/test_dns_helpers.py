@@ -6,6 +6,8 @@ independent encoder.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dns.flags
 import dns.message
 import dns.name
@@ -21,8 +23,8 @@ Record = tuple[str, int, str, str, list[str]]  # (owner, ttl, class, type, value
 
 def make_response(
     query: Query,
-    answer: list[Record] = (),  # type: ignore[assignment]
-    authority: list[Record] = (),  # type: ignore[assignment]
+    answer: Sequence[Record] = (),
+    authority: Sequence[Record] = (),
     *,
     rcode: int = 0,
     question_name: str | None = None,
@@ -31,7 +33,7 @@ def make_response(
     """Wire bytes of a response to ``query`` built by dnspython."""
     request = dns.message.from_wire(query.wire)
     if question_name is not None:
-        request.question[0].name = dns.name.from_text(question_name)  # type: ignore[misc]
+        request.question[0].name = dns.name.from_text(question_name)
     response = dns.message.make_response(request)
     response.set_rcode(dns.rcode.Rcode.make(rcode))
     response.flags |= flags | dns.flags.RA

@@ -17,7 +17,7 @@ import ipaddress
 from typing import Any
 
 from ._errors import BadQuery, MismatchedResponse
-from ._message import MAX_MESSAGE_SIZE, Response, check_header, parse_response
+from ._message import MAX_MESSAGE_SIZE, Response, check_header, parse_checked
 from ._query import Query
 
 __all__ = ["match_response", "needs_tcp_retry", "same_address"]
@@ -49,7 +49,7 @@ def match_response(
     response_id = (wire[0] << 8) | wire[1]
     if response_id != query.id:
         raise MismatchedResponse(f"response ID {response_id:#06x} does not match query ID {query.id:#06x}")
-    response = parse_response(wire, max_size=max_size)
+    response = parse_checked(wire)
     _check_question(query, response)
     return response
 

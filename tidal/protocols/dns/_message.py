@@ -108,6 +108,11 @@ def parse_response(wire: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Response
     empty sections, so the caller can retry over TCP.
     """
     check_header(wire, max_size)
+    return parse_checked(wire)
+
+
+def parse_checked(wire: bytes) -> Response:
+    """Parse a message that already passed :func:`check_header`."""
     from ._fastparse import parse_fast  # local: the two modules refer to each other
 
     response = parse_fast(wire)
