@@ -360,20 +360,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="TCP echo benchmark across event loops.")
     parser.add_argument("--loops", default=",".join(LOOPS), help=f"comma-separated, from {', '.join(LOOPS)}")
     parser.add_argument("--styles", default="protocol,coroutine", help=f"comma-separated, from {', '.join(STYLES)}")
-    parser.add_argument("--sizes", default="1024,65536", help="message sizes in bytes, comma-separated")
+    parser.add_argument("--sizes", help="message sizes in bytes, comma-separated (default 1024,65536)")
     parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=2.0, help="measured seconds per run")
+    parser.add_argument("--duration", type=float, help="measured seconds per run (default 2)")
     parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each run")
-    parser.add_argument("--runs", type=int, default=3, help="runs per case; the median is reported")
-    parser.add_argument("--quick", action="store_true", help="1 KiB only, one run of 1 s per case")
+    parser.add_argument("--runs", type=int, help="runs per case; the median is reported (default 3)")
+    parser.add_argument("--quick", action="store_true", help="defaults become 1 KiB only, one run of 1 s per case")
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the C echo server row")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin server and client to CPUs")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--profile", choices=["cprofile", "py-spy"], help="profile each case once instead of benchmarking")
     parser.add_argument("--top", type=int, default=25, help="functions listed per profile")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.sizes, args.runs, args.duration = "1024", 1, 1.0
+    # Explicit flags win over --quick's defaults.
+    quick_defaults, full_defaults = ("1024", 1, 1.0), ("1024,65536", 3, 2.0)
+    sizes, runs, duration = quick_defaults if args.quick else full_defaults
+    args.sizes = args.sizes or sizes
+    args.runs = max(1, args.runs or runs)
+    args.duration = args.duration or duration
     return args
 
 

@@ -443,15 +443,16 @@ def parse_args(argv: list[str] | None) -> Options:
     """The command line; see the module docstring."""
     parser = argparse.ArgumentParser(description="tidal's sans-IO engines against their baselines.")
     parser.add_argument("--groups", default="http,gzip,dns", help="comma-separated, from http, gzip, dns")
-    parser.add_argument("--runs", type=int, default=5, help="runs per case; the median is reported")
-    parser.add_argument("--seconds", type=float, default=0.5, help="minimum seconds per HTTP/DNS run")
-    parser.add_argument("--text-mib", type=int, default=64, help="decoded size of the generated log (MiB, max 128)")
-    parser.add_argument("--quick", action="store_true", help="3 runs, 0.2 s each, a 16 MiB log")
+    parser.add_argument("--runs", type=int, help="runs per case; the median is reported (default 5)")
+    parser.add_argument("--seconds", type=float, help="minimum seconds per HTTP/DNS run (default 0.5)")
+    parser.add_argument("--text-mib", type=int, help="decoded size of the generated log (MiB, max 128; default 64)")
+    parser.add_argument("--quick", action="store_true", help="defaults become 3 runs, 0.2 s each, a 16 MiB log")
     parser.add_argument("--profile", action="store_true", help="run each tidal case once under cProfile instead")
     parser.add_argument("--top", type=int, default=20, help="functions listed per profile")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.runs, args.seconds, args.text_mib = 3, 0.2, 16
+    # Explicit flags win over --quick's defaults.
+    runs, seconds, text_mib = (3, 0.2, 16) if args.quick else (5, 0.5, 64)
+    args.runs, args.seconds, args.text_mib = args.runs or runs, args.seconds or seconds, args.text_mib or text_mib
     groups = [name.strip() for name in args.groups.split(",") if name.strip()]
     unknown = set(groups) - {"http", "gzip", "dns"}
     if unknown:
