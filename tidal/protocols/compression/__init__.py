@@ -1,0 +1,49 @@
+"""Sans-IO incremental decompression: gzip (every member), zlib, raw deflate, br, zstd.
+
+Bytes in, bytes out, no I/O.  :class:`Decompressor` undoes a chain of
+content-codings (``Content-Encoding: gzip, br``) with a per-call output bound
+(``max_length``), a total size limit (``max_output``) and a ratio limit
+(``max_ratio``), so a decompression bomb never materializes.  ``br`` and
+``zstd`` need the optional ``brotli`` (>= 1.2) and ``zstandard`` packages
+(``pip install 'tidal[compression]'``).  :class:`Compressor` is the encoding
+side, for servers.  See ``docs/protocols/compression.md``.
+"""
+
+from ._codings import MAX_CODINGS, SUPPORTED_CODINGS, accept_encoding, available_codings, parse_content_encoding
+from ._decompressor import DEFAULT_MAX_LENGTH, DEFAULT_MAX_RATIO, RATIO_GRACE_BYTES, Decompressor
+from ._errors import (
+    ChecksumError,
+    CompressionError,
+    CompressionUsageError,
+    CorruptStreamError,
+    DecompressionError,
+    DecompressionLimitError,
+    MissingCodecError,
+    TooManyCodingsError,
+    TrailingDataError,
+    TruncatedStreamError,
+    UnsupportedCodingError,
+)
+
+__all__ = [
+    "Decompressor",
+    "parse_content_encoding",
+    "available_codings",
+    "accept_encoding",
+    "SUPPORTED_CODINGS",
+    "MAX_CODINGS",
+    "DEFAULT_MAX_LENGTH",
+    "DEFAULT_MAX_RATIO",
+    "RATIO_GRACE_BYTES",
+    "CompressionError",
+    "DecompressionError",
+    "CorruptStreamError",
+    "ChecksumError",
+    "TruncatedStreamError",
+    "TrailingDataError",
+    "DecompressionLimitError",
+    "UnsupportedCodingError",
+    "MissingCodecError",
+    "TooManyCodingsError",
+    "CompressionUsageError",
+]

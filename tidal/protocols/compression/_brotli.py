@@ -1,0 +1,92 @@
+"""Brotli (RFC 7932) stage, available when the ``brotli`` package is installed.
+
+brotli >= 1.2 bounds output with ``process(data, output_buffer_limit=...)``;
+after a bounded call the decoder must be called with empty input until it
+reports ``can_accept_more_data()``.  Its buffer grows in steps, so a call may
+return somewhat more than the limit: the excess is kept here and handed out
+first, keeping every :meth:`pull` within ``max_length``.  Input is fed in
+slices so the consumed-input count (used by the ratio limit) stays accurate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._errors import CorruptStreamError, TrailingDataError, TruncatedStreamError
+from ._stage import Stage
+
+__all__ = ["BrotliStage"]
+
+_INPUT_SLICE = 16 * 1024
+
+
+class BrotliStage(Stage):
+    """Decode one brotli stream (internal)."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+        self._decoder = module.Decompressor()
+        self._pending = b""
+        self._spill = b""
+        self._consumed = 0
+        self._more_output = False
+
+    def push(self, data: bytes) -> None:
+        """Queue compressed bytes."""
+        if data and self._decoder.is_finished() and not self._spill:
+            raise TrailingDataError("trailing data after the end of the br stream")
+        self._pending = self._pending + data if self._pending else data
+
+    def pull(self, max_length: int) -> bytes:
+        """Decode up to ``max_length`` bytes."""
+        if self._spill:
+            return self._take_spill(max_length)
+        decoder = self._decoder
+        while True:
+            chunk = b""
+            if self._more_output or not decoder.can_accept_more_data():
+                pass  # drain call: brotli requires empty input here
+            elif decoder.is_finished():
+                if self._pending:
+                    raise TrailingDataError("trailing data after the end of the br stream")
+                return b""
+            elif not self._pending:
+                return b""
+            else:
+                chunk, self._pending = self._pending[:_INPUT_SLICE], self._pending[_INPUT_SLICE:]
+                self._consumed += len(chunk)
+            try:
+                out = decoder.process(chunk, output_buffer_limit=max_length)
+            except self._module.error as error:
+                raise CorruptStreamError(f"br data is corrupt or followed by trailing data ({error})") from None
+            # can_accept_more_data() may be true with output still inside brotli;
+            # a full buffer is the only sign, so drain until a call comes up short.
+            self._more_output = len(out) >= max_length
+            if out:
+                self._spill = out
+                return self._take_spill(max_length)
+            if not chunk:
+                return b""
+
+    @property
+    def needs_input(self) -> bool:
+        """True when all queued input has been decoded and returned."""
+        if self._spill or self._pending or self._more_output:
+            return False
+        return self._decoder.is_finished() or bool(self._decoder.can_accept_more_data())
+
+    @property
+    def pending_input(self) -> int:
+        """Queued bytes not handed to brotli yet."""
+        return len(self._pending)
+
+    def finish(self) -> None:
+        """Raise :class:`TruncatedStreamError` unless the brotli stream ended."""
+        if not self._decoder.is_finished():
+            raise TruncatedStreamError(
+                f"br stream truncated: input ended after {self._consumed} bytes, before the end of the compressed data"
+            )
+
+    def _take_spill(self, max_length: int) -> bytes:
+        out, self._spill = self._spill[:max_length], self._spill[max_length:]
+        return out
