@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dns.edns
 import dns.flags
 import dns.ipv6
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdata
 import dns.rrset
@@ -148,3 +150,42 @@ def test_truncated_response_with_cut_sections_still_parses() -> None:
     response = parse_response(cut)
     assert response.truncated and response.answer == () and response.question.name == "www.example.com."
 
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [dns.edns.GenericOption(dns.edns.OptionType.PADDING, b"\x00" * 20)],
+        [dns.edns.CookieOption(b"c" * 8, b"s" * 16)],
+        [dns.edns.EDEOption(dns.edns.EDECode.STALE_ANSWER, "served stale")],
+    ],
+)
+def test_edns_options_stay_on_the_fast_path(options: list[dns.edns.Option]) -> None:
+    message = dns.message.from_wire(make_response(a_query(), [("www.example.com.", 60, "IN", "A", ["192.0.2.1"])]))
+    message.use_edns(0, 0, 1232, options=options)
+    wire = render(message)
+    fast = parse_fast(wire)
+    assert fast is not None and fast == _parse_slow(wire) and fast.edns_payload == 1232
+
+
+def test_malformed_edns_option_is_refused() -> None:
+    message = dns.message.from_wire(make_response(a_query()))
+    message.use_edns(0, 0, 1232, options=[dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"short")])
+    wire = render(message)
+    assert parse_fast(wire) is None
+    with pytest.raises(BadResponse, match="^malformed DNS message: "):
+        parse_response(wire)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=4))
+def test_names_with_odd_bytes_agree(labels: list[bytes]) -> None:
+    owner = dns.name.Name([*labels, b""])
+    message = dns.message.from_wire(make_response(a_query("www.example.com", "CNAME")))
+    message.answer.append(dns.rrset.from_rdata(
+        dns.name.from_text("www.example.com."), 60, dns.rdata.from_text("IN", "CNAME", owner.to_text())
+    ))
+    message.additional.append(dns.rrset.from_text(owner, 60, "IN", "A", "192.0.2.1"))
+    wire = render(message)
+    fast = parse_fast(wire)
+    assert fast is not None and fast == _parse_slow(wire)
+    assert fast.answer[0].values == (owner.to_text(),)

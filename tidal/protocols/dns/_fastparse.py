@@ -10,7 +10,7 @@ the two together).
 
 The rule that keeps it safe: this parser is never more permissive than
 dnspython.  Whenever it meets anything it does not model exactly (TSIG,
-RRSIG, OPT options, odd label types, an overrun, a pointer dnspython would
+RRSIG, malformed EDNS options, odd label types, an overrun, a pointer dnspython would
 refuse) it returns ``None`` and the caller re-parses with dnspython, which
 either accepts the message or raises the error that gets translated.
 Compression pointers must point strictly backwards and the target must end
@@ -80,6 +80,8 @@ def parse_fast(wire: bytes) -> Response | None:
 def _read_section(
     wire: bytes, position: int, count: int, additional: bool, opt_record: list[tuple[int, int]], memo: _NameMemo
 ) -> tuple[tuple[RRset, ...], int] | None:
+    if not count:
+        return (), position
     merged: dict[tuple[str, int, int], _RRsetBuilder] = {}
     end = len(wire)
     for _ in range(count):
@@ -93,7 +95,7 @@ def _read_section(
         if rdata_end > end or rdtype in _DELEGATED:
             return None
         if rdtype == _OPT:
-            if not additional or opt_record or name != "." or rdlength:
+            if not additional or opt_record or name != "." or not _options_ok(wire, position, rdclass, rdlength):
                 return None
             opt_record.append((rdclass, ttl))
         else:
@@ -107,6 +109,18 @@ def _read_section(
             builder.add(0 if ttl > _MAX_TTL else ttl, value)
         position = rdata_end
     return tuple(builder.build() for builder in merged.values()), position
+
+
+def _options_ok(wire: bytes, position: int, payload: int, rdlength: int) -> bool:
+    # EDNS options (cookies, padding, extended errors) are not exposed, but
+    # dnspython refuses malformed ones, so it checks them here too.
+    if not rdlength:
+        return True
+    try:
+        dns.rdata.from_wire(dns.rdataclass.RdataClass.make(payload), dns.rdatatype.OPT, wire, position, rdlength)
+    except Exception:
+        return False
+    return True
 
 
 class _RRsetBuilder:

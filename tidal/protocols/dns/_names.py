@@ -23,6 +23,7 @@ __all__ = ["name_to_wire", "labels_to_text", "randomize_case", "wire_to_text"]
 _PLAIN_TEXT_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 # Bytes dnspython prints verbatim: printable ASCII minus its escaped set.
 _VERBATIM_LABEL = re.compile(rb'[^\x00-\x20\x7f-\xff"().;\\@$]+')
+_VERBATIM_NAME = re.compile(rb'[^\x00-\x20\x7f-\xff"();\\@$]+')
 _ESCAPED_BYTES = frozenset(b'"().;\\@$')
 _MAX_NAME_WIRE_LENGTH = 255
 _ASCII_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -71,6 +72,11 @@ def labels_to_text(labels: list[bytes]) -> str:
     """Presentation form of an absolute name given its non-root labels."""
     if not labels:
         return "."
+    joined = b".".join(labels)
+    # One regex pass for the whole name; a dot inside a label needs escaping,
+    # which the dot count reveals.
+    if _VERBATIM_NAME.fullmatch(joined) and joined.count(b".") == len(labels) - 1:
+        return joined.decode("ascii") + "."
     return ".".join([_label_to_text(label) for label in labels]) + "."
 
 
