@@ -105,13 +105,17 @@ class LoopCore(asyncio.AbstractEventLoop):
 
     def call_soon(self, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts], context: Context | None = None) -> asyncio.Handle:
         """Run ``callback(*args)`` in the next iteration, in FIFO order."""
-        self._check_closed()
+        # Hot path (every task wakeup comes through here): checks inlined.
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle: Any = asyncio.Handle(callback, args, self, context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]
+            handle: Any = asyncio.Handle(callback, args, self, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+        else:
+            handle = asyncio.Handle(callback, args, self, context)
         self._ready.append(handle)
         return handle  # type: ignore[no-any-return]
 

@@ -50,7 +50,9 @@ class SocketLoop(SignalLoop):
 
     async def sock_recv_into(self, sock: socket.socket, buf: Any) -> int:
         """Receive into ``buf``; return the number of bytes received (0 at EOF)."""
-        self._check_socket(sock)
+        # Hot path: the socket checks are inlined.
+        if self._debug or isinstance(sock, _SSLSocket):
+            self._check_socket(sock)
         try:
             return sock.recv_into(buf)
         except (BlockingIOError, InterruptedError):
@@ -85,7 +87,8 @@ class SocketLoop(SignalLoop):
 
     async def sock_sendall(self, sock: socket.socket, data: Any) -> None:
         """Send every byte of ``data``; completes when the kernel has taken them all."""
-        self._check_socket(sock)
+        if self._debug or isinstance(sock, _SSLSocket):  # hot path: checks inlined
+            self._check_socket(sock)
         try:
             sent = sock.send(data)
         except (BlockingIOError, InterruptedError):
