@@ -297,3 +297,13 @@ class _NoFileno:
     def readinto(self, buffer: Any) -> int:
         result: int = self._file.readinto(buffer)
         return result
+
+
+def test_remove_reader_of_closed_socket_object(loop: asyncio.AbstractEventLoop) -> None:
+    left, right = socket_pair()
+    with right:
+        loop.add_reader(left, print)
+        left.close()  # closed first; removing by the same object still works
+        assert loop.remove_reader(left) is True
+        with pytest.raises(ValueError):  # forgotten now, and fileno() is -1
+            loop.remove_reader(left)

@@ -456,7 +456,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         """Stop watching ``fd`` for reading; True if a reader was registered."""
         if self._closed:
             return False
-        return self._io.remove_callback(fileobj_to_fd(fd), write=False)
+        return self._io.remove_callback(self._fd_for_removal(fd), write=False)
 
     def add_writer(self, fd: Any, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts]) -> None:
         """Call ``callback(*args)`` whenever ``fd`` is writable (level-triggered)."""
@@ -468,7 +468,18 @@ class LoopCore(asyncio.AbstractEventLoop):
         """Stop watching ``fd`` for writing; True if a writer was registered."""
         if self._closed:
             return False
-        return self._io.remove_callback(fileobj_to_fd(fd), write=True)
+        return self._io.remove_callback(self._fd_for_removal(fd), write=True)
+
+    def _fd_for_removal(self, fileobj: Any) -> int:
+        try:
+            return fileobj_to_fd(fileobj)
+        except ValueError:
+            # A socket closed before its callbacks were removed: fileno() is -1
+            # now, but the record still knows which fd the object had.
+            fd = self._io.fd_owned_by(fileobj)
+            if fd is None:
+                raise
+            return fd
 
     # -- errors --------------------------------------------------------------
 

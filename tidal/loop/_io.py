@@ -129,6 +129,13 @@ class IoRegistry:
         self._update(record)  # eager: callers remove before they close the fd
         return True
 
+    def fd_owned_by(self, owner: object) -> int | None:
+        """The fd whose record was armed by ``owner`` (for objects already closed)."""
+        for record in self._records.values():
+            if record.owner is owner:
+                return record.fd
+        return None
+
     def has_callback(self, fd: int, write: bool) -> bool:
         """True when ``fd`` has a live reader (or writer) callback."""
         record = self._records.get(fd)
