@@ -75,6 +75,7 @@ class Outcome:
     rates: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)  # fraction of one CPU
     server_starved: list[float] = field(default_factory=list)  # fraction of time runnable but not running
+    server_us_per_message: list[float] = field(default_factory=list)  # server CPU per echoed message
     client_cpu: list[float] = field(default_factory=list)
     problem: str | None = None  # "not available: ..." or "failed: ..."
 
@@ -86,6 +87,7 @@ class Measurement:
     rate: float
     server_cpu: float
     server_starved: float
+    server_us_per_message: float
     client_cpu: float
 
 
@@ -127,8 +129,17 @@ def start_server(case: Case, settings: Settings, extra_args: list[str] | None = 
     raise CaseFailed(f"server did not start (exit status {status}, said {line.strip()!r})")
 
 
-def run_load(port: int, size: int, settings: Settings) -> tuple[float, float]:
-    """Run the load generator against ``port``; returns messages/s and its own CPU share."""
+@dataclass(frozen=True)
+class LoadResult:
+    """What the load generator reports."""
+
+    rate: float  # messages per second in the measured window
+    cpu: float  # the generator's own share of one CPU in that window
+    total_messages: int  # including the warm-up
+
+
+def run_load(port: int, size: int, settings: Settings) -> LoadResult:
+    """Run the load generator against ``port``."""
     command = [
         str(build_c_program("loadgen.c")),
         "127.0.0.1",
@@ -145,7 +156,8 @@ def run_load(port: int, size: int, settings: Settings) -> tuple[float, float]:
     if result.returncode != 0:
         raise CaseFailed(result.stderr.strip() or f"load generator exit status {result.returncode}")
     fields = dict(part.split("=") for part in result.stdout.split())
-    return int(fields["messages"]) / float(fields["seconds"]), float(fields["cpu"])
+    rate = int(fields["messages"]) / float(fields["seconds"])
+    return LoadResult(rate, float(fields["cpu"]), int(fields["total"]))
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -177,15 +189,18 @@ def measure(case: Case, settings: Settings) -> Measurement:
         # generator (idle) or, on a shared machine, for a CPU (starved).
         cpu_before, delay_before = process_cpu_seconds(process.pid), process_run_delay(process.pid)
         wall_before = time.monotonic()
-        rate, client_cpu = run_load(port, case.size, settings)
+        load = run_load(port, case.size, settings)
         wall = time.monotonic() - wall_before
-        server_cpu = (process_cpu_seconds(process.pid) - cpu_before) / wall
+        server_cpu_seconds = process_cpu_seconds(process.pid) - cpu_before
         starved = (process_run_delay(process.pid) - delay_before) / wall
     finally:
         status = stop_process(process)
     if status != 0:
         raise CaseFailed(f"server exited with status {status}")
-    return Measurement(rate, server_cpu, starved, client_cpu)
+    # CPU per message hardly depends on how often other work preempts the
+    # server, so on a shared machine it compares loops more steadily than msg/s.
+    us_per_message = server_cpu_seconds / max(load.total_messages, 1) * 1e6
+    return Measurement(load.rate, server_cpu_seconds / wall, starved, us_per_message, load.cpu)
 
 
 def run_all(cases: list[Case], runs: int, settings: Settings) -> dict[Case, Outcome]:
@@ -204,6 +219,7 @@ def run_all(cases: list[Case], runs: int, settings: Settings) -> dict[Case, Outc
                 outcome.rates.append(result.rate)
                 outcome.server_cpu.append(result.server_cpu)
                 outcome.server_starved.append(result.server_starved)
+                outcome.server_us_per_message.append(result.server_us_per_message)
                 outcome.client_cpu.append(result.client_cpu)
             except LoopUnavailable as exc:
                 unavailable[case.loop] = str(exc)
@@ -230,7 +246,10 @@ def _size_label(size: int) -> str:
 
 def render(outcomes: dict[Case, Outcome]) -> str:
     """The result table: median msg/s, MiB/s, spread and ratio to asyncio (same style, size)."""
-    header = ["size / style / loop", "msg/s", "MiB/s", "min..max", "vs asyncio", "server CPU", "starved", "loadgen CPU", "runs", "notes"]
+    header = [
+        "size / style / loop", "msg/s", "MiB/s", "min..max", "vs asyncio",
+        "server us/msg", "vs asyncio", "server CPU", "starved", "loadgen CPU", "runs", "notes",
+    ]  # fmt: skip
     rows = [_render_row(case, outcome, outcomes) for case, outcome in outcomes.items()]
     return format_table(header, rows)
 
@@ -239,16 +258,19 @@ def _render_row(case: Case, outcome: Outcome, outcomes: dict[Case, Outcome]) -> 
     label = f"{_size_label(case.size)} {CEILING if case.loop == CEILING else f'{case.style} {case.loop}'}"
     note = outcome.problem or ""
     if not outcome.rates:
-        return [label, "-", "-", "-", "-", "-", "-", "-", "0", note]
+        return [label, "-", "-", "-", "-", "-", "-", "-", "-", "-", "0", note]
     rate = median(outcome.rates)
     baseline = outcomes.get(Case("asyncio", case.style, case.size))
-    ratio = "-"
+    ratio = cost_ratio = "-"
+    cost = median(outcome.server_us_per_message)
     if baseline and baseline.rates and case.loop != CEILING:
         ratio = f"{rate / median(baseline.rates):.2f}x"
+        # Expressed as a speed-up too: asyncio's CPU per message over ours.
+        cost_ratio = f"{median(baseline.server_us_per_message) / cost:.2f}x"
     spread = f"{format_rate(min(outcome.rates))}..{format_rate(max(outcome.rates))}"
     mib = f"{rate * case.size / 2**20:,.1f}"
     cpus = [f"{median(shares):.0%}" for shares in (outcome.server_cpu, outcome.server_starved, outcome.client_cpu)]
-    return [label, format_rate(rate), mib, spread, ratio, *cpus, str(len(outcome.rates)), note]
+    return [label, format_rate(rate), mib, spread, ratio, f"{cost:.1f}", cost_ratio, *cpus, str(len(outcome.rates)), note]
 
 
 def to_json(outcomes: dict[Case, Outcome], settings: Settings, runs: int) -> str:
@@ -294,7 +316,7 @@ def profile_cprofile(case: Case, settings: Settings, top: int) -> str:
         stats_path = os.path.join(scratch, "echo.prof")
         process, port = start_server(case, settings, ["--cprofile", stats_path])
         try:
-            rate, _ = run_load(port, case.size, settings)
+            rate = run_load(port, case.size, settings).rate
         finally:
             stop_process(process, grace=30)
         stats = pstats.Stats(stats_path)
@@ -314,7 +336,7 @@ def profile_py_spy(case: Case, settings: Settings, top: int) -> str:
         command = [py_spy, "record", "--pid", str(process.pid), "--duration", str(sample_for), "--rate", str(PY_SPY_RATE), "--format", "raw", "-o", raw_path]
         try:
             sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            rate, _ = run_load(port, case.size, settings)
+            rate = run_load(port, case.size, settings).rate
             _, errors = sampler.communicate(timeout=sample_for + 30)
         finally:
             stop_process(process)

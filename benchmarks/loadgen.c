@@ -10,9 +10,10 @@
  * is messages completed in the measured window divided by its length.
  *
  * usage: loadgen HOST PORT CONNECTIONS SIZE WARMUP_SECONDS DURATION_SECONDS
- * prints: messages=N seconds=S bytes=B cpu=F
+ * prints: messages=N seconds=S bytes=B cpu=F total=T
  * (cpu: the fraction of one CPU the generator itself used while measuring;
- * near 1.0 means the generator, not the server, limited the rate)
+ * near 1.0 means the generator, not the server, limited the rate.  total:
+ * messages completed including the warm-up, to divide the server's CPU time by)
  * exit status 0 on success; 2 on bad usage; 1 when the server misbehaved
  * (closed a connection, reset it, or echoed different bytes), with a reason
  * on stderr.
@@ -166,7 +167,7 @@ int main(int argc, char **argv) {
     double start = now();
     double measure_from = start + warmup;
     double measure_until = measure_from + duration;
-    unsigned long long counted = 0;
+    unsigned long long counted = 0, total = 0;
     int measuring = warmup == 0;
     double cpu_at_start = cpu_seconds();
     for (;;) {
@@ -187,6 +188,7 @@ int main(int argc, char **argv) {
             if (events[i].events & EPOLLOUT) pump_send(ep, c, message, size);
             if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 int done = pump_receive(ep, c, message, scratch, size);
+                total += (unsigned long long)done;
                 if (measuring) counted += (unsigned long long)done;
             }
         }
@@ -195,7 +197,8 @@ int main(int argc, char **argv) {
     double cpu = (cpu_seconds() - cpu_at_start) / elapsed;
     for (int i = 0; i < nconns; i++) close(conns[i].fd);
     close(ep);
-    printf("messages=%llu seconds=%.6f bytes=%llu cpu=%.3f\n", counted, elapsed, counted * (unsigned long long)size, cpu);
+    printf("messages=%llu seconds=%.6f bytes=%llu cpu=%.3f total=%llu\n", counted, elapsed,
+           counted * (unsigned long long)size, cpu, total);
     free(message);
     free(scratch);
     free(conns);
