@@ -36,12 +36,7 @@ def test_unix_streams_conform(run: Any) -> None:
 
 
 @pytest.mark.parametrize("completion_ops", [True, False], ids=["ops", "transport"])
-def test_both_implementations_conform_on_every_loop(run: Any, loop_kind: str, completion_ops: bool) -> None:
-    if loop_kind == "uvloop" and completion_ops:
-        # uvloop's sock_recv_into() drops the bytes it read when the waiting
-        # task is cancelled at the wrong moment (found by this checker), one
-        # reason socket streams use transports on uvloop.
-        pytest.skip("uvloop's sock_recv_into is not cancellation-safe; streams use its transports")
+def test_both_implementations_conform_on_every_loop(run: Any, completion_ops: bool) -> None:
     run(check_two_way_stream(socketpair_maker(completion_ops), max_cancel_points=30))
 
 

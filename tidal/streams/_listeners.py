@@ -31,7 +31,7 @@ from ._abc import ByteStream, ConflictGuard, Listener
 from ._connect import resolve_with_loop
 from ._errors import StreamBroken, StreamClosed
 from ._interrupt import InterruptibleOperation, wait_interrupted
-from ._socket import SocketStream, wrap_socket
+from ._socket import SocketStream, wait_readable, wrap_socket
 
 __all__ = [
     "SocketListener",
@@ -87,8 +87,13 @@ class SocketListener(Listener[SocketStream]):
         loop = asyncio.get_running_loop()
         with self._guard:
             while True:
+                # accept() ourselves after a readiness wait: a cancelled
+                # loop.sock_accept() could drop (and leak) a connection.
                 try:
-                    conn, _ = await self._accepting.run(loop.sock_accept(self._socket))
+                    conn, _ = self._socket.accept()
+                except (BlockingIOError, InterruptedError):
+                    await self._accepting.run(wait_readable(loop, self._socket))
+                    continue
                 except OSError as error:
                     if error.errno in _TRANSIENT_ACCEPT_ERRORS:
                         continue

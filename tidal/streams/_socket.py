@@ -5,10 +5,11 @@ Theory of operation
 Two implementations share the public :class:`SocketStream` face:
 
 * **Completion ops** (:class:`_SockOpsStream`, used on tidal's loop): each
-  receive is one ``await loop.sock_recv_into(sock, buffer)`` straight into the
-  caller's buffer, each send one ``loop.sock_sendall``.  tidal's loop tries
-  the syscall first and keeps one persistent registration per descriptor, so
-  this is a syscall plus, only when the socket is empty, one wait.
+  receive is one ``recv_into`` syscall straight into the caller's buffer,
+  plus -- only when the socket is empty -- a readiness wait on tidal's
+  persistent registration (see :func:`wait_readable` for why not
+  ``loop.sock_recv_into``); each send is one ``loop.sock_sendall``, which
+  tries the syscall first.
 * **Transport + BufferedProtocol** (:class:`_TransportStream`, used on every
   other loop).  On asyncio's selector loop ``sock_recv_into`` adds and removes
   a reader on every receive that has to wait (two ``epoll_ctl`` calls), and
@@ -38,7 +39,7 @@ from ._abc import DEFAULT_RECEIVE_SIZE, ByteStream, ConflictGuard, check_max_byt
 from ._errors import StreamBroken, StreamClosed
 from ._interrupt import InterruptibleOperation, wait_interrupted
 
-__all__ = ["SocketStream", "wrap_socket", "uses_completion_ops"]
+__all__ = ["SocketStream", "wrap_socket", "uses_completion_ops", "wait_readable", "discard_unread"]
 
 # The transport stream's internal receive buffer.  Reading pauses once more
 # than half of it is unread, so compacting always leaves at least _MIN_FREE.
@@ -115,6 +116,49 @@ class SocketStream(ByteStream):
             raise StreamClosed("the socket stream was closed")
 
 
+async def wait_readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Wait until ``sock`` is readable, without reading.
+
+    Receives wait for readiness and then make the syscall themselves instead
+    of awaiting ``loop.sock_recv_into()``: when a task is cancelled just after
+    the loop completed its receive but before the task resumed, the bytes that
+    operation read are lost (asyncio, uvloop and tidal's loop alike).  A
+    readiness wait can be cancelled at any moment without losing anything.
+    On tidal's loop ``add_reader``/``remove_reader`` only flip a callback on
+    the descriptor's persistent record, so this costs no ``epoll_ctl`` in the
+    steady state.
+    """
+    waiter = loop.create_future()
+    fd = sock.fileno()
+    loop.add_reader(fd, _wake_waiter, waiter)
+    try:
+        await waiter
+    finally:
+        loop.remove_reader(fd)
+
+
+def _wake_waiter(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def discard_unread(sock: socket.socket) -> None:
+    """Read and drop what the kernel holds for us before closing ``sock``.
+
+    Closing a TCP socket with unread received bytes makes Linux send a reset
+    instead of a FIN, and a reset can destroy data *we* sent that the peer
+    has not read yet.  The usual culprit is TLS 1.3: the server's session
+    tickets arrive at a client that only sends, then closes.  Only bytes
+    already here are drained (non-blocking, bounded); closing never waits.
+    """
+    try:
+        for _ in range(16):
+            if not sock.recv(65536):
+                return
+    except OSError:  # EAGAIN (nothing left), or the socket is already gone
+        return
+
+
 def _safe_name(getter: Any) -> Any:
     try:
         return getter()
@@ -134,14 +178,18 @@ class _SockOpsStream(SocketStream):
         self._eof_sent = False
 
     async def receive_into(self, buffer: bytearray | memoryview) -> int:
-        """Receive into ``buffer`` with one completion op; ``0`` at EOF."""
+        """Receive into ``buffer``: the syscall first, a readiness wait only on EAGAIN; ``0`` at EOF."""
         check_receive_buffer(buffer)
         self._check_open()
         with self._receive_guard:
-            try:
-                return await self._receiving.run(self._loop.sock_recv_into(self._socket, buffer))
-            except OSError as error:
-                raise StreamBroken(f"receiving failed: {error}") from error
+            while True:
+                try:
+                    return self._socket.recv_into(buffer)
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError as error:
+                    raise StreamBroken(f"receiving failed: {error}") from error
+                await self._receiving.run(wait_readable(self._loop, self._socket))
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive at most ``max_bytes`` bytes; ``b""`` at EOF."""
@@ -193,6 +241,7 @@ class _SockOpsStream(SocketStream):
         try:
             await wait_interrupted(self._receiving, self._sending)
         finally:
+            discard_unread(self._socket)
             self._socket.close()
 
 
@@ -393,6 +442,8 @@ class _TransportStream(SocketStream):
         protocol = self._protocol
         _resolve(protocol.receive_waiter, 0)
         _resolve(protocol.drain_waiter, None)
+        if not protocol.lost:
+            discard_unread(self._socket)
         if self._transport.get_write_buffer_size():
             self._transport.abort()  # nobody will wait for a peer that stopped reading
         else:

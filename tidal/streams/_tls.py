@@ -62,8 +62,10 @@ class TLSStream(ByteStream):
     """A TLS session over ``transport_stream``; itself a :class:`ByteStream`.
 
     Create with :meth:`wrap`.  The handshake runs on the first operation, or
-    explicitly with :meth:`do_handshake`.  ``send_eof()`` sends close_notify
-    (TLS 1.3 allows reading on afterwards).  A transport EOF without the
+    explicitly with :meth:`do_handshake`.  ``send_eof()`` sends close_notify;
+    the peer's remaining data can still be received.  The other way round
+    is not offered (as in TLS 1.2): after the *peer's* close_notify,
+    ``send_all()`` raises :class:`StreamBroken`.  A transport EOF without the
     peer's close_notify raises :class:`StreamBroken` (a possible truncation
     attack) unless ``allow_ragged_eof`` was set.  TLS failures -- a refused
     certificate, a wrong hostname, corrupt records -- raise
@@ -76,6 +78,7 @@ class TLSStream(ByteStream):
         self._closed = False
         self._broken: StreamBroken | None = None
         self._eof_sent = False
+        self._send_broken: StreamBroken | None = None
         self._stash = bytearray()  # plaintext a sender decrypted for the receiver
         self._ended = False  # the peer's direction ended (close_notify or allowed ragged EOF)
         self._handshake_done = False
@@ -178,8 +181,21 @@ class TLSStream(ByteStream):
                     await self._read_more()
                 await self._flush()
             except TLSError as error:
-                raise self._break(f"TLS handshake failed: {error}", error) from error
+                broken = self._break(f"TLS handshake failed: {error}", error)
+                await self._send_alert()
+                raise broken from error
             self._handshake_done = True
+
+    async def _send_alert(self) -> None:
+        """Best effort: tell the peer why we give up, so it does not wait for us."""
+        alert = self._engine.data_to_send()
+        if not alert or self._outgoing_lock.locked() or self._send_broken is not None:
+            return
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await self._transport.send_all(alert)
+        except (StreamBroken, StreamClosed, TimeoutError):
+            pass
 
     # -- receiving -------------------------------------------------------------
 
@@ -194,12 +210,16 @@ class TLSStream(ByteStream):
                     return self._take_stash(buffer)
                 if self._ended:
                     return 0
-                event = self._next_event(len(buffer))
+                try:
+                    event = self._next_event(len(buffer))
+                except StreamBroken:
+                    await self._send_alert()
+                    raise
                 if isinstance(event, Data):
                     buffer[: len(event.data)] = event.data
                     return len(event.data)
                 if event is NEED_DATA:
-                    await self._flush()  # e.g. a KeyUpdate reply the engine produced
+                    await self._flush_if_idle()  # e.g. a KeyUpdate reply the engine produced
                     await self._read_more()
 
     def _take_stash(self, buffer: bytearray | memoryview) -> int:
@@ -230,12 +250,15 @@ class TLSStream(ByteStream):
             self._check_usable()
             if not data:
                 return
+            self._check_can_send()
             self._engine_call(self._engine.send, data)
             await self._flush()
             while self._engine.send_blocked:  # TLS 1.2 renegotiation: pump the peer's records
+                self._check_can_send()
                 await self._read_more()
                 self._pump_for_sender()
                 await self._flush()
+            self._check_can_send()
 
     def _pump_for_sender(self) -> None:
         while not self._ended:
@@ -252,9 +275,11 @@ class TLSStream(ByteStream):
             if self._eof_sent:
                 return
             await self.do_handshake()
+            self._check_usable()
             self._eof_sent = True
-            self._engine_call(self._engine.start_close)
-            await self._flush()
+            if self._send_broken is None:  # a transport that refused bytes gets no goodbye
+                self._engine_call(self._engine.start_close)
+                await self._flush()
 
     def _engine_call(self, method: Any, *args: Any) -> None:
         try:
@@ -263,6 +288,16 @@ class TLSStream(ByteStream):
             raise self._break(f"TLS error: {error}", error) from error
 
     # -- moving ciphertext ---------------------------------------------------------
+
+    async def _flush_if_idle(self) -> None:
+        """Flush from the receiving side, unless a sender is flushing already.
+
+        The task holding the outgoing lock loops until the engine has nothing
+        left, so it will carry our bytes too.  Waiting for it instead would
+        deadlock two peers whose senders both wait for the other to read.
+        """
+        if not self._outgoing_lock.locked():
+            await self._flush()
 
     async def _flush(self) -> None:
         """Send every ciphertext byte the engine produced, in order."""
@@ -277,7 +312,22 @@ class TLSStream(ByteStream):
                     self._check_open()
                     raise
                 except StreamBroken as error:
-                    raise self._break(f"the transport failed: {error}", error) from error
+                    # The peer stopped taking bytes, but what it already sent
+                    # may still be read: only the sending direction is lost.
+                    self._send_broken = StreamBroken(f"cannot send: the transport failed: {error}")
+                    self._send_broken.__cause__ = error
+                    while self._engine.data_to_send():
+                        pass
+                    return
+
+    def _check_can_send(self) -> None:
+        self._check_usable()
+        if self._ended:
+            # The engine follows TLS 1.2 here (no TLS 1.3 half-close): once
+            # the peer's close_notify arrived, nothing more can be sent.
+            raise StreamBroken("the peer ended the TLS session (close_notify); no more data can be sent")
+        if self._send_broken is not None:
+            raise StreamBroken(str(self._send_broken)) from self._send_broken.__cause__
 
     async def _read_more(self) -> None:
         """Feed the engine one chunk of ciphertext (``b""`` at the transport's EOF)."""
@@ -362,6 +412,7 @@ class TLSStream(ByteStream):
         return (
             self._handshake_done
             and self._broken is None
+            and self._send_broken is None
             and not self._send_guard.held
             and not self._outgoing_lock.locked()
             and self._engine.state in (TLSState.OPEN, TLSState.CLOSING)

@@ -69,9 +69,17 @@ async def check_one_way_stream(
 
 
 async def check_two_way_stream(
-    make_pair: TwoWayPairMaker, *, large_size: int = 2 * 1024 * 1024, max_cancel_points: int = 60
+    make_pair: TwoWayPairMaker,
+    *,
+    large_size: int = 2 * 1024 * 1024,
+    max_cancel_points: int = 60,
+    half_close: bool = True,
 ) -> None:
-    """Check both directions of ``make_pair()``'s streams, then half-close and full duplex."""
+    """Check both directions of ``make_pair()``'s streams, then half-close and full duplex.
+
+    With ``half_close=False`` (TLS, which cannot send after the peer's
+    close_notify) the side that received EOF is not required to answer.
+    """
 
     async def forward() -> tuple[SendStream, ReceiveStream]:
         return await make_pair()
@@ -82,8 +90,8 @@ async def check_two_way_stream(
 
     await check_one_way_stream(forward, large_size=large_size, max_cancel_points=max_cancel_points)
     await check_one_way_stream(backward, large_size=large_size // 4, max_cancel_points=max_cancel_points // 4)
-    for scenario in _TWO_WAY_SCENARIOS:
-        await _run_scenario(scenario, make_pair)
+    await _run_scenario(_half_close, make_pair, half_close)
+    await _run_scenario(_send_eof_after_close, make_pair)
     await _run_scenario(_full_duplex, make_pair, large_size // 2)
 
 
@@ -414,7 +422,7 @@ _ONE_WAY_SCENARIOS = [
 # -- two-way scenarios ------------------------------------------------------
 
 
-async def _half_close(left: ByteStream, right: ByteStream, _: Any) -> None:
+async def _half_close(left: ByteStream, right: ByteStream, _: Any, answer_after_eof: bool) -> None:
     from_left = bytearray()
     from_right = bytearray()
 
@@ -426,15 +434,21 @@ async def _half_close(left: ByteStream, right: ByteStream, _: Any) -> None:
         await _receive_to_eof(left, from_right)
 
     async def right_side() -> None:
-        await _receive_to_eof(right, from_left)
-        await right.send_all(b"response to " + bytes(from_left))
+        # The first part goes out while receiving: a lockstep peer must not
+        # wait for it, and TLS must send it before the close_notify arrives.
+        async with asyncio.TaskGroup() as group:
+            group.create_task(right.send_all(b"response to "))
+            group.create_task(_receive_to_eof(right, from_left))
+        if answer_after_eof:
+            await right.send_all(bytes(from_left))
         await right.send_eof()
 
     async with asyncio.TaskGroup() as group:
         group.create_task(left_side())
         group.create_task(right_side())
     _require(from_left == b"request", f"right received {bytes(from_left)!r} before EOF")
-    _require(from_right == b"response to request", f"left received {bytes(from_right)!r} after half-close")
+    expected = b"response to request" if answer_after_eof else b"response to "
+    _require(from_right == expected, f"left received {bytes(from_right)!r} after half-close")
 
 
 async def _send_eof_after_close(left: ByteStream, right: ByteStream, _: Any) -> None:
@@ -449,14 +463,24 @@ async def _full_duplex(left: ByteStream, right: ByteStream, _: Any, size: int) -
     async def send(stream: ByteStream, message: bytes) -> None:
         for offset in range(0, len(message), 100_000):
             await stream.send_all(message[offset : offset + 100_000])
-        await stream.send_eof()
 
+    async def receive(stream: ByteStream, sink: bytearray) -> None:
+        while len(sink) < size:
+            chunk = await stream.receive_some()
+            _require(bool(chunk), f"EOF after {len(sink)} of {size} bytes")
+            sink.extend(chunk)
+
+    async def finish(stream: ByteStream) -> None:
+        await stream.send_eof()
+        _require(await stream.receive_some() == b"", "data after the full-duplex payload")
+
+    # EOF only once both payloads arrived: TLS cannot send after the peer's close_notify.
     async with asyncio.TaskGroup() as group:
         group.create_task(send(left, left_message))
         group.create_task(send(right, right_message))
-        group.create_task(_receive_to_eof(left, at_left))
-        group.create_task(_receive_to_eof(right, at_right))
+        group.create_task(receive(left, at_left))
+        group.create_task(receive(right, at_right))
     _require(at_right == left_message and at_left == right_message, "full-duplex transfer corrupted data")
-
-
-_TWO_WAY_SCENARIOS = [_half_close, _send_eof_after_close]
+    async with asyncio.TaskGroup() as group:
+        group.create_task(finish(left))
+        group.create_task(finish(right))
