@@ -230,3 +230,17 @@ def test_high_ratio_codings_stay_bounded_per_call(coding: str) -> None:
         total += len(piece)
     decoder.finish()
     assert total == len(data)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "zlib", "deflate-raw", "br", "zstd"])
+def test_compressor_round_trips_with_flushes(coding: str) -> None:
+    from tidal.protocols.compression import Compressor
+
+    compressor = Compressor(coding)
+    decoder = Decompressor(coding, max_length=1 << 20)
+    first = compressor.compress(TEXT[:5000]) + compressor.flush()
+    # After flush() the peer can decode everything sent so far.
+    assert decoder.feed(first) == TEXT[:5000]
+    rest = compressor.compress(TEXT[5000:]) + compressor.finish()
+    assert decoder.feed(rest) == TEXT[5000:]
+    decoder.finish()

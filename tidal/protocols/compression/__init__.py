@@ -10,6 +10,7 @@ side, for servers.  See ``docs/protocols/compression.md``.
 """
 
 from ._codings import MAX_CODINGS, SUPPORTED_CODINGS, accept_encoding, available_codings, parse_content_encoding
+from ._compressor import Compressor
 from ._decompressor import DEFAULT_MAX_LENGTH, DEFAULT_MAX_RATIO, RATIO_GRACE_BYTES, Decompressor
 from ._errors import (
     ChecksumError,
@@ -27,6 +28,7 @@ from ._errors import (
 
 __all__ = [
     "Decompressor",
+    "Compressor",
     "parse_content_encoding",
     "available_codings",
     "accept_encoding",

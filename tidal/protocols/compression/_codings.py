@@ -22,7 +22,7 @@ from ._gzip import GzipStage
 from ._stage import Stage
 from ._zstd import ZstdStage
 
-__all__ = ["MAX_CODINGS", "SUPPORTED_CODINGS", "parse_content_encoding", "available_codings", "accept_encoding", "make_stage"]
+__all__ = ["MAX_CODINGS", "SUPPORTED_CODINGS", "parse_content_encoding", "available_codings", "accept_encoding", "make_stage", "require_module"]
 
 MAX_CODINGS = 5
 SUPPORTED_CODINGS = ("gzip", "deflate", "zlib", "deflate-raw", "br", "zstd")
@@ -68,7 +68,7 @@ def make_stage(name: str) -> Stage:
     if name in ("deflate", "zlib", "deflate-raw"):
         wbits = {"deflate": None, "zlib": ZLIB_WBITS, "deflate-raw": RAW_WBITS}[name]
         return DeflateStage(name, wbits)
-    module = _require(name)
+    module = require_module(name)
     return BrotliStage(module) if name == "br" else ZstdStage(module)
 
 
@@ -79,7 +79,8 @@ def _check_known(name: str) -> None:
         raise UnsupportedCodingError(f"unsupported content-coding {name!r} (supported: {', '.join(SUPPORTED_CODINGS)})")
 
 
-def _require(name: str) -> ModuleType:
+def require_module(name: str) -> ModuleType:
+    """The optional package behind ``br`` or ``zstd``; :class:`MissingCodecError` if absent."""
     module = _try_import(name)
     if module is None:
         package = _OPTIONAL_PACKAGES[name]

@@ -75,8 +75,10 @@ class _HeaderParser:
 
     def _parse(self) -> int | None:
         buf = self._buf
-        if buf[:2] != _MAGIC[: len(buf)]:
-            raise self._bad_magic()
+        if buf[:1] != _MAGIC[: len(buf[:1])]:
+            raise self._bad_magic(1)
+        if buf[:2] != _MAGIC[: len(buf[:2])]:
+            raise self._bad_magic(2)
         if len(buf) < 10:
             return None
         if self._fields == 0:
@@ -125,8 +127,9 @@ class _HeaderParser:
                 f"gzip member {self._member}: header CRC mismatch (stored 0x{stored:04x}, computed 0x{actual:04x})"
             )
 
-    def _bad_magic(self) -> DecompressionError:
-        found = bytes(self._buf[:2]).hex(" ")
+    def _bad_magic(self, count: int) -> DecompressionError:
+        # Show only the bytes that decided it, so the message is split-independent.
+        found = bytes(self._buf[:count]).hex(" ")
         if self._member == 1:
             return CorruptStreamError(f"not a gzip stream: starts with {found}, expected 1f 8b")
         return TrailingDataError(
@@ -152,17 +155,25 @@ class GzipStage(Stage):
     def pull(self, max_length: int) -> bytes:
         """Decode up to ``max_length`` bytes, crossing member boundaries as needed."""
         while self._pending or self._more_output:
-            if self._phase is _Phase.BODY:
-                out = self._inflate(max_length)
-                if out:
-                    return out
-            elif self._phase is _Phase.HEADER:
-                self._take_header()
-            elif self._phase is _Phase.TRAILER:
-                self._take_trailer()
-            else:
-                self._take_padding()
+            if self._phase is not _Phase.BODY:
+                self._step_framing()
+                continue
+            out = self._inflate(max_length)
+            if out:
+                # Eat the trailer (and the next header) now, so that needs_input
+                # turns true as soon as the caller has all the output.
+                while self._pending and self._phase is not _Phase.BODY:
+                    self._step_framing()
+                return out
         return b""
+
+    def _step_framing(self) -> None:
+        if self._phase is _Phase.HEADER:
+            self._take_header()
+        elif self._phase is _Phase.TRAILER:
+            self._take_trailer()
+        else:
+            self._take_padding()
 
     @property
     def needs_input(self) -> bool:

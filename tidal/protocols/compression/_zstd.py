@@ -54,7 +54,9 @@ class ZstdStage(Stage):
 
     def pull(self, max_length: int) -> bytes:
         """Decode up to ``max_length`` bytes, one block per library call at most."""
-        while not self._spill and self._pending:
+        # Only block content yields output; once some is waiting we still walk
+        # the following headers and checksum, so needs_input turns true early.
+        while self._pending and not (self._spill and self._element == _BLOCK_CONTENT):
             piece = self._pending[: self._remaining]
             self._pending = self._pending[len(piece) :]
             self._consumed += len(piece)
@@ -62,7 +64,8 @@ class ZstdStage(Stage):
             if self._element in _PARSED:
                 self._bytes += piece
             if self._element not in (_MAGIC, _SKIP_SIZE, _SKIP_CONTENT):
-                self._spill = self._decode(piece)
+                out = self._decode(piece)
+                self._spill = self._spill + out if self._spill else out
             if self._remaining == 0:
                 self._finish_element()
         out, self._spill = self._spill[:max_length], self._spill[max_length:]
