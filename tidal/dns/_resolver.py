@@ -1,0 +1,376 @@
+"""The stub resolver: search list, cache, shared in-flight queries, servers.
+
+Theory of operation
+-------------------
+``resolve(name, rdtype)`` expands ``name`` into candidate names the way
+glibc's ``res_nsearch`` does (:func:`tidal.protocols.dns.search_candidates`)
+and looks each up until one has an answer.  NXDOMAIN and NODATA move on to
+the next candidate, as does a candidate whose servers all failed (SERVFAIL,
+REFUSED); a timeout ends the search, because the deadline is spent.
+
+One lookup of one absolute name:
+
+1. the cache (the engine's :class:`~tidal.protocols.dns.DNSCache`, on the
+   resolver's ``clock``) answers positive and negative outcomes alike;
+2. an identical lookup already on the wire is joined instead of repeated
+   (keyed by lower-cased name, type and transport);
+3. otherwise one task queries the servers: ``attempts`` rounds over the
+   server list (starting one further on each query with ``rotate``), each
+   try waiting ``timeout`` seconds at most, and the whole query bounded by
+   ONE absolute deadline that covers every try, the TCP fallback and the
+   wait for a slot under the global concurrency limit.  An answer, NXDOMAIN
+   or NODATA ends it; SERVFAIL, REFUSED, a malformed answer or silence moves
+   to the next server.  The task is shielded from any single caller's
+   cancellation so the others still get the result.
+
+Errors name what happened: :class:`NXDomain`, :class:`NoAnswer`,
+:class:`ServFail`, :class:`Refused`, :class:`BadResponse`, and
+:class:`DNSTimeout` carrying the servers that were tried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tidal.protocols import dns as engine
+from tidal.protocols.dns import Outcome, OutcomeKind
+
+from . import _errors as errors
+from ._answers import Answer, answer_from_outcome, type_name
+from ._config import Nameserver, nameservers_from, read_hosts, read_resolv_conf
+from ._limit import ConcurrencyLimit
+from ._transport import TryTimedOut, tcp_exchange, udp_exchange
+
+__all__ = ["Resolver", "reverse_name"]
+
+# Small memo tables (input name -> candidates; outcome -> converted answer)
+# are dropped wholesale when they reach this size: simpler than an LRU and
+# they only exist to make cache hits cheap.
+_MEMO_LIMIT = 8192
+_FINAL = frozenset({OutcomeKind.ANSWER, OutcomeKind.NXDOMAIN, OutcomeKind.NODATA})
+_PTR = 12
+
+_LookupResult = tuple[Outcome, int, str | None]  # outcome, ttl left, server (None: cache)
+_Key = tuple[str, int, bool]
+
+
+class Resolver:
+    """An asynchronous DNS stub resolver.
+
+    Settings not given here come from ``resolv_conf`` (see
+    ``docs/dns.md``): ``nameservers`` ("ip", "ip:port" or "[v6]:port"; bare
+    addresses use ``port``), ``search`` domains, ``ndots``, ``timeout``
+    (seconds per try), ``attempts`` (rounds over the servers) and
+    ``rotate``.  ``hosts_file`` feeds :meth:`getaddrinfo` (``None``: no hosts
+    file).  ``cache`` enables the TTL cache (``max_cache_entries`` bounds
+    it; ``clock`` is the monotonic clock it runs on).  ``use_0x20``
+    randomizes the case of query names and requires answers to echo it.
+    ``max_concurrency`` bounds the queries on the wire at once; ``tcp``
+    sends every query over TCP (also set by ``options use-vc``).
+    """
+
+    def __init__(
+        self,
+        nameservers: Sequence[str] | None = None,
+        *,
+        port: int = 53,
+        search: Sequence[str] | None = None,
+        ndots: int | None = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
+        rotate: bool | None = None,
+        hosts_file: str | None = "/etc/hosts",
+        resolv_conf: str | None = "/etc/resolv.conf",
+        cache: bool = True,
+        use_0x20: bool = False,
+        max_cache_entries: int = 10_000,
+        max_concurrency: int = 256,
+        tcp: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._resolv_conf_path = resolv_conf
+        self._hosts_path = hosts_file
+        self._overrides: dict[str, Any] = {
+            "nameservers": None if nameservers is None else list(nameservers),
+            "search": None if search is None else tuple(search),
+            "ndots": ndots,
+            "timeout": timeout,
+            "attempts": attempts,
+            "rotate": rotate,
+            "tcp": tcp,
+        }
+        self.port = port
+        self.use_0x20 = use_0x20
+        self.clock = clock
+        self.cache = engine.DNSCache(max_cache_entries) if cache else None
+        self._limit = ConcurrencyLimit(max_concurrency)
+        self._inflight: dict[_Key, _Flight] = {}
+        self._rotation = itertools.count()
+        self._candidates: dict[str, tuple[str, ...]] = {}
+        self._converted: dict[tuple[str, int], tuple[Outcome, Answer]] = {}
+        self.reload()
+
+    # -- configuration --------------------------------------------------------
+
+    def reload(self) -> None:
+        """Re-read the resolv.conf and hosts files (explicit arguments still win)."""
+        conf = read_resolv_conf(self._resolv_conf_path)
+        given = self._overrides
+        servers = given["nameservers"] if given["nameservers"] is not None else list(conf.nameservers)
+        self.nameservers: tuple[Nameserver, ...] = nameservers_from(servers, self.port)
+        self.search: tuple[str, ...] = given["search"] if given["search"] is not None else conf.search
+        self.ndots: int = conf.ndots if given["ndots"] is None else given["ndots"]
+        self.timeout: float = float(conf.timeout if given["timeout"] is None else given["timeout"])
+        self.attempts: int = conf.attempts if given["attempts"] is None else given["attempts"]
+        self.rotate: bool = conf.rotate if given["rotate"] is None else given["rotate"]
+        self.tcp: bool = conf.use_vc if given["tcp"] is None else given["tcp"]
+        self.no_tld_query = conf.no_tld_query
+        if self.attempts < 1 or self.timeout <= 0 or self.ndots < 0:
+            raise ValueError("attempts must be >= 1, timeout > 0 and ndots >= 0")
+        self.hosts = read_hosts(self._hosts_path)
+        self._candidates.clear()
+
+    @property
+    def lifetime(self) -> float:
+        """The default deadline of one :meth:`resolve` call: ``timeout`` × ``attempts`` × servers."""
+        return self.timeout * self.attempts * len(self.nameservers)
+
+    def candidates(self, name: str) -> tuple[str, ...]:
+        """The absolute names :meth:`resolve` tries for ``name``, in order."""
+        found = self._candidates.get(name)
+        if found is None:
+            if len(self._candidates) >= _MEMO_LIMIT:
+                self._candidates.clear()
+            found = engine.search_candidates(name, self.search, self.ndots, no_tld_query=self.no_tld_query)
+            self._candidates[name] = found
+        return found
+
+    # -- public lookups -------------------------------------------------------
+
+    async def resolve(
+        self, name: str, rdtype: str | int = "A", *, timeout: float | None = None, search: bool = True,
+        tcp: bool | None = None,
+    ) -> Answer:
+        """Look up ``rdtype`` records of ``name``.
+
+        A name without a trailing dot goes through the search list (unless
+        ``search`` is false); ``timeout`` bounds the whole call (default
+        :attr:`lifetime`); ``tcp`` forces TCP (default :attr:`tcp`).  Raises
+        :class:`NXDomain`, :class:`NoAnswer`, :class:`ServFail`,
+        :class:`Refused`, :class:`BadResponse` or :class:`DNSTimeout`.
+        """
+        qtype = engine.rdtype_from(rdtype)
+        names = self.candidates(name) if search else (name if name.endswith(".") else name + ".",)
+        deadline = asyncio.get_running_loop().time() + (self.lifetime if timeout is None else timeout)
+        over_tcp = self.tcp if tcp is None else tcp
+        failures: list[tuple[Outcome | None, errors.DNSError | None]] = []
+        for candidate in names:
+            try:
+                outcome, ttl, server = await self._lookup(candidate, qtype, deadline, over_tcp)
+            except (errors.ServFail, errors.Refused, errors.BadResponse) as error:
+                failures.append((None, error))
+                continue
+            if outcome.kind is OutcomeKind.ANSWER:
+                return self._answer(outcome, ttl, server)
+            failures.append((outcome, None))
+        raise _search_error(name, type_name(qtype), failures)
+
+    async def resolve_address(self, address: str, *, timeout: float | None = None) -> Answer:
+        """Look up the PTR records of an IPv4 or IPv6 ``address``."""
+        return await self.resolve(reverse_name(address), _PTR, timeout=timeout, search=False)
+
+    async def getaddrinfo(
+        self, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+    ) -> list[tuple[Any, Any, int, str, Any]]:
+        """``socket.getaddrinfo`` without a thread: same arguments, same result shape.
+
+        See :func:`tidal.dns.getaddrinfo` for the rules (hosts file, numeric
+        hosts, search list, RFC 6724 order, the NSS fallback for ``.local``).
+        """
+        from ._getaddrinfo import getaddrinfo
+
+        return await getaddrinfo(self, host, port, family, type, proto, flags)
+
+    # -- one absolute name ----------------------------------------------------
+
+    def _answer(self, outcome: Outcome, ttl: int, server: str | None) -> Answer:
+        key = (outcome.name, outcome.rdtype)
+        memo = self._converted.get(key)
+        if memo is not None and memo[0] is outcome:
+            cached = memo[1]
+            return Answer(cached.name, cached.rdtype, cached.canonical_name, cached.cname_chain, ttl,
+                          cached.records, server)
+        answer = answer_from_outcome(outcome, ttl, server)
+        if self.cache is not None:
+            if len(self._converted) >= _MEMO_LIMIT:
+                self._converted.clear()
+            self._converted[key] = (outcome, answer)
+        return answer
+
+    async def lookup_outcome(self, name: str, rdtype: int, deadline: float, tcp: bool = False) -> _LookupResult:
+        """The classified outcome for absolute ``name`` (cache, shared query or servers).
+
+        Returns ``(outcome, ttl_left, server)`` where ``server`` is ``None``
+        for a cached outcome; ``deadline`` is in loop time.
+        """
+        return await self._lookup(name, rdtype, deadline, tcp)
+
+    async def _lookup(self, name: str, rdtype: int, deadline: float, tcp: bool) -> _LookupResult:
+        cache = self.cache
+        if cache is not None:
+            hit = cache.get(name, rdtype, now=self.clock())
+            if hit is not None:
+                return hit.outcome, hit.ttl, None
+        loop = asyncio.get_running_loop()
+        key = (name.lower(), rdtype, tcp)
+        flight = self._inflight.get(key)
+        if flight is None or flight.task.get_loop() is not loop:
+            attempt = _Attempts(name, type_name(rdtype))
+            task = loop.create_task(self._query_servers(name, rdtype, deadline, tcp, attempt))
+            flight = self._inflight[key] = _Flight(task, attempt)
+            task.add_done_callback(lambda done: self._forget(key, done))
+        flight.waiters += 1
+        timeout = asyncio.timeout_at(deadline)
+        try:
+            async with timeout:
+                return await asyncio.shield(flight.task)
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            raise flight.attempt.timeout() from None
+        finally:
+            flight.waiters -= 1
+            if not flight.waiters and not flight.task.done():
+                flight.task.cancel()  # nobody is waiting any more: nothing outlives its callers
+
+    def _forget(self, key: _Key, task: asyncio.Task[_LookupResult]) -> None:
+        flight = self._inflight.get(key)
+        if flight is not None and flight.task is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here: a caller may have stopped waiting
+
+    async def _query_servers(
+        self, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts
+    ) -> _LookupResult:
+        timeout = asyncio.timeout_at(deadline)
+        try:
+            async with timeout, self._limit:
+                for server in self._server_order():
+                    outcome = await self._try_server(server, name, rdtype, deadline, tcp, attempt)
+                    if outcome is not None:
+                        if self.cache is not None:
+                            self.cache.put(outcome, now=self.clock())
+                        return outcome, outcome.ttl or 0, str(server)
+        except TimeoutError:
+            if not timeout.expired():
+                raise
+            raise attempt.timeout() from None
+        raise attempt.failure()
+
+    def _server_order(self) -> list[Nameserver]:
+        servers = self.nameservers
+        start = next(self._rotation) % len(servers) if self.rotate else 0
+        ordered = servers[start:] + servers[:start]
+        return list(ordered) * self.attempts
+
+    async def _try_server(
+        self, server: Nameserver, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts
+    ) -> Outcome | None:
+        loop = asyncio.get_running_loop()
+        wait_until = min(deadline, loop.time() + self.timeout)
+        attempt.servers.append(str(server))
+        query = engine.build_query(name, rdtype, use_0x20=self.use_0x20)
+        try:
+            if tcp:
+                response = await tcp_exchange(query, server, wait_until)
+            else:
+                response = await udp_exchange(query, server, wait_until)
+                if engine.needs_tcp_retry(response, over_tcp=False):
+                    response = await tcp_exchange(query, server, deadline)
+            outcome = engine.classify(response)
+        except TryTimedOut:
+            return None
+        except engine.BadResponse as error:
+            attempt.bad.append(f"{server}: {error}")
+            return None
+        except OSError as error:
+            attempt.unreachable.append(f"{server}: {error.strerror or error}")
+            return None
+        if outcome.kind in _FINAL:
+            return outcome
+        attempt.rcodes.append((outcome.kind, str(server)))
+        return None
+
+
+class _Flight:
+    """A query on the wire, the record of its tries and how many callers wait on it."""
+
+    __slots__ = ("task", "attempt", "waiters")
+
+    def __init__(self, task: asyncio.Task[_LookupResult], attempt: _Attempts) -> None:
+        self.task, self.attempt, self.waiters = task, attempt, 0
+
+
+class _Attempts:
+    """What the tries of one query ran into, to word the final error."""
+
+    def __init__(self, name: str, rdtype: str) -> None:
+        self.name, self.rdtype = name, rdtype
+        self.servers: list[str] = []
+        self.bad: list[str] = []
+        self.unreachable: list[str] = []
+        self.rcodes: list[tuple[OutcomeKind, str]] = []
+
+    def _tried(self) -> list[str]:
+        return list(dict.fromkeys(self.servers))
+
+    def timeout(self) -> errors.DNSTimeout:
+        tried = self._tried()
+        return errors.DNSTimeout(
+            f"no answer for {self.name} {self.rdtype} before the deadline (tried {', '.join(tried) or 'no server'})",
+            name=self.name, rdtype=self.rdtype, servers=tried,
+        )
+
+    def failure(self) -> errors.DNSError:
+        kinds = [kind for kind, _ in self.rcodes]
+        detail = dict(name=self.name, rdtype=self.rdtype, servers=self._tried())
+        if OutcomeKind.SERVFAIL in kinds:
+            servers = ", ".join(server for kind, server in self.rcodes if kind is OutcomeKind.SERVFAIL)
+            return errors.ServFail(f"SERVFAIL for {self.name} {self.rdtype} from {servers}", **detail)  # type: ignore[arg-type]
+        if kinds:
+            servers = ", ".join(f"{server} ({kind.value})" for kind, server in self.rcodes)
+            return errors.Refused(f"{self.name} {self.rdtype} refused by {servers}", **detail)  # type: ignore[arg-type]
+        if self.bad:
+            return errors.BadResponse(
+                f"only unusable responses for {self.name} {self.rdtype}: {'; '.join(self.bad)}", **detail  # type: ignore[arg-type]
+            )
+        reasons = "; ".join(self.unreachable) or "no response"
+        return errors.DNSTimeout(
+            f"no answer for {self.name} {self.rdtype} ({reasons})", **detail  # type: ignore[arg-type]
+        )
+
+
+def _search_error(
+    name: str, rdtype: str, failures: list[tuple[Outcome | None, errors.DNSError | None]]
+) -> errors.DNSError:
+    tried = [outcome.name for outcome, _ in failures if outcome is not None]
+    server_errors = [error for _, error in failures if error is not None]
+    if any(outcome is not None and outcome.kind is OutcomeKind.NODATA for outcome, _ in failures):
+        return errors.NoAnswer(f"{name} has no {rdtype} records", name=tried[-1] if tried else name, rdtype=rdtype)
+    if server_errors and len(server_errors) == len(failures):
+        return server_errors[-1]
+    if server_errors and not tried:
+        return server_errors[-1]
+    names = ", ".join(tried)
+    return errors.NXDomain(f"{name} does not exist (asked: {names})", name=tried[-1] if tried else name, rdtype=rdtype)
+
+
+def reverse_name(address: str) -> str:
+    """The in-addr.arpa / ip6.arpa name of an IP address (``ValueError`` if not one)."""
+    return ipaddress.ip_address(address.partition("%")[0]).reverse_pointer + "."

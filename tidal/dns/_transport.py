@@ -1,0 +1,167 @@
+"""One query, one server, one try: the UDP and TCP exchanges.
+
+Theory of operation
+-------------------
+UDP (RFC 1035 §4.2.1, RFC 5452): every try opens a *fresh* datagram socket
+and ``connect()``\\ s it to the server, so the kernel picks a random
+ephemeral source port for it, drops datagrams from any other address, and
+reports ICMP "port unreachable" as ``ConnectionRefusedError`` (a dead server
+is given up at once instead of at the timeout).  The query's ID is random
+(:func:`tidal.protocols.dns.build_query` draws it from :mod:`secrets`).
+Every datagram that arrives is still checked by
+:func:`~tidal.protocols.dns.match_response` -- source address, ID, question
+name (case-exact with 0x20), type and class -- and anything that does not
+match, or does not parse, is *dropped* while the wait goes on: an off-path
+attacker must not be able to end a query early by sending garbage.  If the
+try times out after such a packet, the last one's error is raised instead of
+the timeout so the caller can report it.
+
+Receiving uses the loop's public API only: ``loop.sock_recvfrom`` where the
+loop implements it (tidal's loop, asyncio's), and ``add_reader`` plus a
+non-blocking ``recvfrom`` where it does not (uvloop).  Nothing blocks and
+no thread is used.
+
+TCP (RFC 7766): on a truncated UDP answer, or when asked, the same query is
+sent length-prefixed on a new connection made through
+:func:`tidal.streams.wrap_socket`, and the response frames are read with
+:class:`~tidal.protocols.dns.TCPFrameDecoder`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from tidal.protocols.dns import (
+    BadResponse,
+    MismatchedResponse,
+    Query,
+    Response,
+    TCPFrameDecoder,
+    frame_message,
+    match_response,
+)
+from tidal.streams import ByteStream, wrap_socket
+
+from ._config import Nameserver
+
+__all__ = ["TryTimedOut", "udp_exchange", "tcp_exchange"]
+
+_MAX_DATAGRAM = 65535
+# Loop classes whose sock_recvfrom raised NotImplementedError (uvloop).
+_NO_SOCK_RECVFROM: set[type] = set()
+
+
+class TryTimedOut(Exception):
+    """This try's wait ended without an acceptable response."""
+
+
+async def udp_exchange(query: Query, server: Nameserver, wait_until: float) -> Response:
+    """Send ``query`` to ``server`` over UDP and return the matching response.
+
+    Raises :class:`TryTimedOut` at ``wait_until`` (loop time), the last
+    :class:`BadResponse` seen if there was one, or the ``OSError`` of the
+    socket (ICMP unreachable, no route).
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(server.family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect(server.sockaddr)  # a UDP connect sends nothing: it picks the source port
+        sock.send(query.wire)
+        return await _await_match(loop, sock, query, server, wait_until)
+    finally:
+        sock.close()
+
+
+async def _await_match(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, query: Query, server: Nameserver, wait_until: float
+) -> Response:
+    last_error: BadResponse | None = None
+    sockaddr = server.sockaddr
+    try:
+        async with asyncio.timeout_at(wait_until):
+            while True:
+                data, source = await _receive(loop, sock)
+                try:
+                    return match_response(query, data, sent_to=sockaddr, received_from=source)
+                except MismatchedResponse:
+                    continue  # spoofed or stale: not an answer, and not an error of the server
+                except BadResponse as error:
+                    last_error = error
+    except TimeoutError:
+        if last_error is not None:
+            raise last_error from None
+        raise TryTimedOut(f"no response from {server}") from None
+
+
+async def _receive(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tuple[bytes, Any]:
+    try:
+        return sock.recvfrom(_MAX_DATAGRAM)  # a datagram may already be there
+    except (BlockingIOError, InterruptedError):
+        pass
+    if type(loop) not in _NO_SOCK_RECVFROM:
+        try:
+            return await loop.sock_recvfrom(sock, _MAX_DATAGRAM)
+        except NotImplementedError:
+            _NO_SOCK_RECVFROM.add(type(loop))
+    while True:
+        await _readable(loop, sock)
+        try:
+            return sock.recvfrom(_MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            continue
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    waiter: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+    loop.add_reader(fd, _wake, waiter)
+    try:
+        await waiter
+    finally:
+        loop.remove_reader(fd)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def tcp_exchange(query: Query, server: Nameserver, wait_until: float) -> Response:
+    """Send ``query`` to ``server`` over TCP and return the matching response.
+
+    Raises :class:`TryTimedOut` at ``wait_until``, :class:`BadResponse` for a
+    malformed frame or a connection closed before the answer, and the
+    ``OSError`` of a failed connection.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout_at(wait_until):
+            sock = socket.socket(server.family, socket.SOCK_STREAM)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, server.sockaddr)
+            except BaseException:
+                sock.close()
+                raise
+            async with await wrap_socket(sock) as stream:
+                await stream.send_all(frame_message(query.wire))
+                return await _read_tcp_answer(stream, query, server)
+    except TimeoutError:
+        raise TryTimedOut(f"no response from {server} over TCP") from None
+
+
+async def _read_tcp_answer(stream: ByteStream, query: Query, server: Nameserver) -> Response:
+    decoder = TCPFrameDecoder()
+    sockaddr = server.sockaddr
+    while True:
+        data = await stream.receive_some(_MAX_DATAGRAM)
+        for message in decoder.feed(data):
+            try:
+                return match_response(query, message, sent_to=sockaddr, received_from=sockaddr)
+            except MismatchedResponse:
+                continue  # an answer to some other query on this connection
+        if not data:
+            raise BadResponse(f"{server} closed the TCP connection without answering")
