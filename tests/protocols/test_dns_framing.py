@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidal.protocols.dns import BadQuery, BadResponse, TCPFrameDecoder, frame_message
@@ -23,6 +23,7 @@ def feed_in_chunks(stream: bytes, cuts: list[int]) -> list[bytes]:
     return out
 
 
+@settings(deadline=None)
 @given(MESSAGES, st.lists(st.integers(0, 3000), max_size=20))
 def test_any_split_gives_the_same_messages(messages: list[bytes], cuts: list[int]) -> None:
     stream = b"".join(frame_message(message) for message in messages)

@@ -62,7 +62,7 @@ def responses(draw: st.DrawFn) -> bytes:
     return wire
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(responses())
 def test_fast_path_equals_dnspython_path(wire: bytes) -> None:
     fast = parse_fast(wire)
@@ -70,7 +70,7 @@ def test_fast_path_equals_dnspython_path(wire: bytes) -> None:
     assert fast == _parse_slow(wire)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(responses(), st.data())
 def test_mutated_bytes_never_escape_as_foreign_errors(wire: bytes, data: st.DataObject) -> None:
     mutated = bytearray(wire)
@@ -91,6 +91,7 @@ def test_mutated_bytes_never_escape_as_foreign_errors(wire: bytes, data: st.Data
         assert fast == _parse_slow(bytes(mutated))
 
 
+@settings(deadline=None)
 @given(st.one_of(IPV6_BYTES, st.binary(min_size=16, max_size=16)))
 def test_ipv6_text_matches_dnspython(packed: bytes) -> None:
     assert format_ipv6(packed) == dns.ipv6.inet_ntoa(packed)
@@ -177,6 +178,7 @@ def test_malformed_edns_option_is_refused() -> None:
         parse_response(wire)
 
 
+@settings(deadline=None)
 @given(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=4))
 def test_names_with_odd_bytes_agree(labels: list[bytes]) -> None:
     owner = dns.name.Name([*labels, b""])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dns.message
 import dns.name
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidal.protocols.dns import BadQuery, EDNS_PAYLOAD, build_query, rdclass_from, rdtype_from
@@ -33,6 +33,7 @@ def test_known_bytes() -> None:
     assert (query.id, query.name, query.rdtype, query.rdclass, query.use_0x20) == (0x1234, "www.Example.com.", 1, 1, False)
 
 
+@settings(deadline=None)
 @given(NAMES, st.sampled_from(["A", "AAAA", "MX", "TXT", "SRV", "PTR", "HTTPS", "ANY"]), st.integers(0, 0xFFFF), st.booleans())
 def test_fast_build_matches_dnspython(name: str, rdtype: str, query_id: int, absolute: bool) -> None:
     name = name + "." if absolute else name
@@ -44,6 +45,7 @@ def test_slow_names_match_dnspython(name: str) -> None:
     assert build_query(name, "A", query_id=7).wire == dnspython_query(name, "A", 7)
 
 
+@settings(deadline=None)
 @given(st.lists(st.binary(min_size=1, max_size=10), min_size=0, max_size=5))
 def test_label_text_matches_dnspython(labels: list[bytes]) -> None:
     assert labels_to_text(labels) == dns.name.Name([*labels, b""]).to_text()
