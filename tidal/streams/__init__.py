@@ -7,6 +7,8 @@ they run on any asyncio loop -- fastest on tidal's.
 """
 
 from ._abc import AsyncResource, ByteStream, Listener, ReceiveStream, SendStream
+from ._buffered import DEFAULT_LINE_LIMIT, BufferedStream, PrematureEOF
+from ._decompress import CompressStream, DecompressStream
 from ._connect import Address, ConnectError, Resolver, open_tcp_stream, open_unix_stream
 from ._errors import StreamBroken, StreamBusy, StreamClosed, StreamError, StreamLimitExceeded
 from ._listeners import (
@@ -23,7 +25,12 @@ from ._socket import SocketStream, wrap_socket
 from ._tls import TLSStream
 
 __all__ = [
+    "DEFAULT_LINE_LIMIT",
     "Address",
+    "BufferedStream",
+    "CompressStream",
+    "DecompressStream",
+    "PrematureEOF",
     "AsyncResource",
     "ByteStream",
     "ConnectError",

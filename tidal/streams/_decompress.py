@@ -1,0 +1,223 @@
+"""DecompressStream and CompressStream over any stream, driven by ``protocols.compression``.
+
+Theory of operation
+-------------------
+:class:`DecompressStream` pulls compressed bytes from the wrapped stream and
+hands out decoded bytes.  The engine returns at most ``max_length`` bytes per
+call, so a bomb never materializes: decoded output waits in a buffer of at
+most one engine slice, and the engine is only fed again once that buffer is
+empty.  ``max_output`` and ``max_ratio`` are checked by the engine; hitting
+one raises :class:`StreamLimitExceeded` and breaks the stream.  At the
+wrapped stream's EOF the engine's ``finish()`` rejects truncated input
+(a gzip member cut short is an error, never a silent short read).
+
+Cancellation is safe: the only await is the wrapped stream's receive, which
+loses nothing when cancelled, and engine calls happen after it returns.
+
+:class:`CompressStream` is the sending side (``open_file(..., "wb",
+compression=...)``, servers, tests): each ``send_all`` compresses and, by
+default, flushes, so the peer can decode everything sent so far.
+"""
+
+from __future__ import annotations
+
+from tidal.protocols.compression import (
+    DEFAULT_MAX_RATIO,
+    Compressor,
+    DecompressionError,
+    DecompressionLimitError,
+    Decompressor,
+)
+
+from ._abc import ByteStream, ConflictGuard, ReceiveStream, SendStream, check_receive_buffer
+from ._errors import StreamBroken, StreamClosed, StreamLimitExceeded
+
+__all__ = ["DecompressStream", "CompressStream"]
+
+
+class DecompressStream(ReceiveStream):
+    """Receive the decoded form of a compressed stream.
+
+    ``coding`` is ``"gzip"`` (every member), ``"deflate"``/``"zlib"`` (zlib
+    format), ``"deflate-raw"``, ``"br"`` or ``"zstd"``, or a
+    ``Content-Encoding`` chain such as ``"gzip, br"``.  ``max_output`` caps
+    the decoded size and ``max_ratio`` the decoded/compressed ratio (a bomb
+    raises :class:`StreamLimitExceeded`); corrupt or truncated input raises
+    :class:`StreamBroken` chained to the engine's error.
+    """
+
+    def __init__(
+        self,
+        stream: ReceiveStream,
+        coding: str = "gzip",
+        *,
+        max_output: int | None = None,
+        max_ratio: float | None = DEFAULT_MAX_RATIO,
+        read_size: int = 65536,
+    ) -> None:
+        self._stream = stream
+        self._engine = Decompressor(_engine_coding(coding), max_output=max_output, max_ratio=max_ratio)
+        self._max_output = max_output
+        self._max_ratio = max_ratio
+        self._read_size = read_size
+        self._pending = bytearray()
+        self._eof = False
+        self._closed = False
+        self._broken: StreamBroken | None = None
+        self._guard = ConflictGuard("another task is already receiving on this decompressing stream")
+
+    @property
+    def total_in(self) -> int:
+        """Compressed bytes consumed so far."""
+        return self._engine.total_in
+
+    @property
+    def total_out(self) -> int:
+        """Decoded bytes produced so far."""
+        return self._engine.total_out
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        """Answered by the wrapped stream."""
+        return self._stream.get_extra_info(name, default)
+
+    async def receive_into(self, buffer: bytearray | memoryview) -> int:
+        """Decoded bytes into ``buffer``; ``0`` at the end of the compressed stream."""
+        check_receive_buffer(buffer)
+        self._check_usable()
+        with self._guard:
+            while not self._pending:
+                if self._eof:
+                    return 0
+                await self._decode_more()
+            count = min(len(buffer), len(self._pending))
+            buffer[:count] = self._pending[:count]
+            del self._pending[:count]
+            return count
+
+    async def _decode_more(self) -> None:
+        if self._engine.needs_input:
+            chunk = await self._stream.receive_some(self._read_size)
+            if not chunk:
+                self._engine_step(self._engine.finish)
+                self._eof = True
+                return
+            self._pending += self._engine_step(self._engine.feed, chunk)
+        else:
+            self._pending += self._engine_step(self._engine.feed, b"")
+
+    def _engine_step(self, method: object, *args: bytes) -> bytes:
+        assert callable(method)
+        try:
+            result = method(*args)
+        except DecompressionLimitError as error:
+            self._broken = StreamBroken(f"decompression stopped: {error}")
+            by_ratio = "max_ratio" in str(error)
+            raise StreamLimitExceeded(
+                f"decompression stopped: {error}",
+                limit_name="max_ratio" if by_ratio else "max_output",
+                limit=int(self._max_ratio or 0) if by_ratio else self._max_output or 0,
+            ) from error
+        except DecompressionError as error:
+            self._broken = StreamBroken(f"the compressed data is invalid: {error}")
+            raise StreamBroken(str(self._broken)) from error
+        return result if isinstance(result, bytes) else b""
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise StreamClosed("the decompressing stream was closed")
+        if self._broken is not None:
+            raise StreamBroken(str(self._broken))
+
+    async def aclose(self) -> None:
+        """Close the wrapped stream."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pending.clear()
+        await self._stream.aclose()
+
+
+def _engine_coding(coding: str) -> str:
+    # "zlib" is the format's own name; HTTP calls the zlib format "deflate".
+    return "deflate" if coding.strip().lower() == "zlib" else coding
+
+
+class CompressStream(SendStream):
+    """Send data compressed with ``coding`` through ``stream``.
+
+    With ``flush_each_send`` (the default) every ``send_all`` ends with a
+    sync flush, so the receiver can decode everything sent so far; turn it
+    off for files, where only the compression ratio matters.  ``send_eof()``
+    writes the trailer and half-closes the wrapped stream; ``aclose()``
+    writes the trailer if it was not written yet.  A cancelled send breaks
+    the stream (the compressor has consumed bytes that may not have left).
+    """
+
+    def __init__(
+        self, stream: SendStream, coding: str = "gzip", *, level: int | None = None, flush_each_send: bool = True
+    ) -> None:
+        self._stream = stream
+        self._compressor = Compressor(_engine_coding(coding), level=level)
+        self._flush_each_send = flush_each_send
+        self._finished = False
+        self._closed = False
+        self._broken: str | None = None
+        self._guard = ConflictGuard("another task is already sending on this compressing stream")
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        """Answered by the wrapped stream."""
+        return self._stream.get_extra_info(name, default)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Compress ``data`` and send what the compressor produced."""
+        self._check_can_send()
+        with self._guard:
+            out = self._compressor.compress(bytes(data))
+            if self._flush_each_send:
+                out += self._compressor.flush()
+            await self._send(out)
+
+    async def _send(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            await self._stream.send_all(data)
+        except BaseException:
+            self._broken = "an earlier send was interrupted; the compressed stream is incomplete"
+            raise
+
+    async def send_eof(self) -> None:
+        """Write the compressed stream's trailer, then half-close the wrapped stream."""
+        if self._closed:
+            raise StreamClosed("the compressing stream was closed")
+        with self._guard:
+            await self._finish()
+            if isinstance(self._stream, ByteStream):
+                await self._stream.send_eof()
+
+    async def _finish(self) -> None:
+        if self._finished or self._broken is not None:
+            return
+        self._finished = True
+        await self._send(self._compressor.finish())
+
+    def _check_can_send(self) -> None:
+        if self._closed:
+            raise StreamClosed("the compressing stream was closed")
+        if self._broken is not None:
+            raise StreamBroken(self._broken)
+        if self._finished:
+            raise StreamClosed("send_eof() was called; the compressed stream is complete")
+
+    async def aclose(self) -> None:
+        """Write the trailer (if the stream is intact), then close the wrapped stream."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self._guard.held:
+                await self._finish()
+        except (StreamBroken, StreamClosed):
+            pass  # the wrapped stream is gone; closing is all that is left
+        finally:
+            await self._stream.aclose()
