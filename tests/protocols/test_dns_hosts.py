@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tidal.protocols.dns import parse_hosts
 
 HOSTS = """\
@@ -67,3 +70,15 @@ def test_large_block_list_is_linear() -> None:
     text = "".join(f"0.0.0.0 ad{i}.example\n" for i in range(50_000))
     table = parse_hosts(text)
     assert len(table) == 50_000 and len(table.names("0.0.0.0")) == 50_000
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from(["::1", "127.0.0.1", "fe80::1%lo", "0:0::1", "1.2.3", "host", "HOST", "a.example", "a.example.",
+                                  ".", "#", " ", "\t", "\n", "é"]), max_size=60).map("".join))
+def test_any_text_parses_and_lookups_are_consistent(text: str) -> None:
+    table = parse_hosts(text)
+    for line in text.splitlines():
+        fields = line.partition("#")[0].split()
+        for name in fields[1:]:
+            for address in table.addresses(name):
+                assert name.lower().rstrip(".") in {n.lower() for n in table.names(address)} or name.rstrip(".") == ""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tidal.protocols.dns import ResolvConf, parse_resolv_conf
 
@@ -110,3 +112,13 @@ def test_crlf_and_no_final_newline() -> None:
 def test_no_tld_query_spellings() -> None:
     assert parse_resolv_conf("options no-tld-query\n").no_tld_query
     assert parse_resolv_conf("options no_tld_query\n").no_tld_query
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from(["nameserver", "search", "domain", "options", "ndots:", "timeout:", "attempts:", "rotate",
+                                  "1", "99", "-2", "::1", "192.0.2.1", "fe80::1%eth0", "%", "#", ";", " ", "\t", "\n", "\r", ".", "x", "é"]),
+                max_size=60).map("".join))
+def test_any_text_parses_within_bounds(text: str) -> None:
+    conf = parse_resolv_conf(text, res_options=text)
+    assert 1 <= len(conf.nameservers) <= 3
+    assert 0 <= conf.ndots <= 15 and 1 <= conf.timeout <= 30 and 1 <= conf.attempts <= 5

@@ -6,8 +6,11 @@ loop a hook, ``hook(host, port, family, type, proto, flags)`` returning an
 awaitable of the stdlib's result list.  A loop that offers
 ``set_getaddrinfo_hook(hook)`` gets it through that method; on any other
 loop whose instances accept attributes (asyncio's pure-Python loops) the
-instance's ``getaddrinfo`` is replaced; uvloop's compiled loop allows
-neither and gets a ``TypeError``.
+instance's ``getaddrinfo`` is replaced, because asyncio's
+``BaseEventLoop`` resolves through ``self.getaddrinfo``.  Any other loop
+(uvloop resolves inside its compiled core and would never call a
+replacement) gets a ``TypeError`` rather than a hook that silently does
+nothing.
 """
 
 from __future__ import annotations
@@ -38,8 +41,10 @@ def install_getaddrinfo(loop: asyncio.AbstractEventLoop, resolver: Resolver | No
     try:
         if setter is not None:
             setter(hook)
-        else:
+        elif isinstance(loop, asyncio.BaseEventLoop):
             setattr(loop, "getaddrinfo", _as_method(hook))
+        else:
+            raise TypeError
         setattr(loop, _ATTRIBUTE, resolver)
     except (AttributeError, TypeError):
         raise TypeError(f"{type(loop).__qualname__} does not let its getaddrinfo be replaced") from None

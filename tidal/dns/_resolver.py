@@ -367,8 +367,15 @@ def _search_error(
         return server_errors[-1]
     if server_errors and not tried:
         return server_errors[-1]
-    names = ", ".join(tried)
+    names = ", ".join(_asked(outcome, error) for outcome, error in failures)
     return errors.NXDomain(f"{name} does not exist (asked: {names})", name=tried[-1] if tried else name, rdtype=rdtype)
+
+
+def _asked(outcome: Outcome | None, error: errors.DNSError | None) -> str:
+    if outcome is not None:
+        return outcome.name
+    assert error is not None  # each failure holds an outcome or an error
+    return f"{error.name} ({type(error).__name__})"
 
 
 def reverse_name(address: str) -> str:

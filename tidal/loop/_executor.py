@@ -1,8 +1,11 @@
 """Thread-pool work: ``run_in_executor``, its default executor, and name resolution.
 
 ``getaddrinfo``/``getnameinfo`` run the blocking libc calls in the default
-executor for now; the DNS layer (``tidal.dns``) will answer them without
-threads when the loop is tidal's.
+executor unless a resolver hook is set: the loop may not import the DNS layer
+(imports point down), so ``tidal.dns.install_getaddrinfo(loop)`` hands it
+``hook(host, port, family, type, proto, flags)`` through
+:meth:`ExecutorLoop.set_getaddrinfo_hook`, and then ``getaddrinfo`` (and so
+every ``create_connection``) resolves without a thread.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import concurrent.futures
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, Awaitable, TypeVar, TypeVarTuple, Unpack
 
 from tidal.loop._core import LoopCore, logger
 
@@ -20,6 +23,9 @@ __all__ = ["ExecutorLoop"]
 
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
+
+AddrInfo = tuple[Any, Any, int, str, Any]
+GetaddrinfoHook = Callable[[Any, Any, int, int, int, int], Awaitable[list[AddrInfo]]]
 
 
 class ExecutorLoop(LoopCore):
@@ -29,6 +35,11 @@ class ExecutorLoop(LoopCore):
         super().__init__(**kwargs)
         self._default_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_shutdown_called = False
+        self._getaddrinfo_hook: GetaddrinfoHook | None = None
+
+    def set_getaddrinfo_hook(self, hook: GetaddrinfoHook | None) -> None:
+        """Answer :meth:`getaddrinfo` with ``hook`` (None: the libc call in a thread again)."""
+        self._getaddrinfo_hook = hook
 
     def run_in_executor(self, executor: Any, func: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts]) -> asyncio.Future[_T]:
         """Run ``func(*args)`` in ``executor`` (None: the loop's default thread pool)."""
@@ -101,7 +112,10 @@ class ExecutorLoop(LoopCore):
         proto: int = 0,
         flags: int = 0,
     ) -> list[tuple[Any, Any, int, str, Any]]:
-        """``socket.getaddrinfo`` in the default executor."""
+        """The resolver hook's answer if one is set, else ``socket.getaddrinfo`` in the default executor."""
+        hook = self._getaddrinfo_hook
+        if hook is not None:
+            return await hook(host, port, family, type, proto, flags)
         if not self._debug:
             return await self.run_in_executor(None, socket.getaddrinfo, host, port, family, type, proto, flags)
         started = self.time()

@@ -1,0 +1,183 @@
+"""Resolver tests run on three loops (tidal's, asyncio's, uvloop) against real peers.
+
+* ``loop`` / ``run``: a fresh loop of each kind; the test fails when the
+  loop's exception handler is called or a file descriptor leaks.
+* ``dnsmasq``: one real dnsmasq for the session on a free loopback port,
+  serving a generated hosts file and a few record types (see ``ZONE``);
+  ``*.test`` is local, so unknown names are NXDOMAIN and known names
+  without the asked type are NODATA.  Stopped by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.message
+import dns.query
+import pytest
+
+from tests.peers import free_port, require_binary
+
+LOOP_KINDS = ["tidal", "asyncio", "uvloop"]
+
+HOSTS_FILE = """\
+127.0.0.5   web.test web
+::5         web.test
+127.0.0.6   api.test
+127.0.0.7   multi.test
+127.0.0.8   multi.test
+"""
+
+ZONE_ARGUMENTS = [
+    "--cname=alias.test,web.test",
+    "--cname=alias2.test,alias.test",
+    "--mx-host=mail.test,mx1.test,10",
+    "--mx-host=mail.test,mx2.test,20",
+    "--srv-host=_http._tcp.web.test,web.test,8080,1,5",
+    "--txt-record=txt.test,hello world,second",
+    "--host-record=both.test,127.0.0.9,::9",
+    "--host-record=v6only.test,::10",
+    "--local=/test/",
+    "--local-ttl=300",
+]
+
+
+def make_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of the named kind."""
+    if kind == "tidal":
+        import tidal.loop
+
+        return tidal.loop.new_event_loop()
+    if kind == "asyncio":
+        return asyncio.new_event_loop()
+    if kind == "uvloop":
+        import uvloop
+
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop
+    raise ValueError(kind)
+
+
+def open_fds() -> set[int]:
+    """The descriptors this process has open (Linux: /proc/self/fd)."""
+    try:
+        return {int(name) for name in os.listdir("/proc/self/fd")}
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_up_uvloop() -> None:
+    # libuv opens process-wide descriptors with its first loop; open them
+    # before any test counts its own descriptors.
+    warm = make_loop("uvloop")
+    warm.run_until_complete(asyncio.sleep(0))
+    warm.close()
+
+
+@pytest.fixture(params=LOOP_KINDS)
+def loop_kind(request: pytest.FixtureRequest) -> str:
+    """The loop under test: "tidal", "asyncio" or "uvloop"."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def loop(loop_kind: str) -> Iterator[asyncio.AbstractEventLoop]:
+    """A fresh loop; fails the test on exception-handler calls or leaked fds."""
+    gc.collect()
+    fds_before = open_fds()
+    errors: list[dict[str, Any]] = []
+    event_loop = make_loop(loop_kind)
+    event_loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        yield event_loop
+    finally:
+        event_loop.run_until_complete(event_loop.shutdown_asyncgens())
+        event_loop.run_until_complete(event_loop.shutdown_default_executor())
+        event_loop.close()
+        gc.collect()
+    assert not errors, f"unexpected exception-handler calls: {errors!r}"
+    leaked = open_fds() - fds_before
+    assert not leaked, f"file descriptors leaked by the test: {sorted(leaked)}"
+
+
+@pytest.fixture
+def run(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
+    """``run(coro, timeout=20)``: run a coroutine to completion on the loop under test."""
+
+    def run_coroutine(coro: Coroutine[Any, Any, Any], timeout: float = 20.0) -> Any:
+        async def bounded() -> Any:
+            async with asyncio.timeout(timeout):
+                return await coro
+
+        return loop.run_until_complete(bounded())
+
+    return run_coroutine
+
+
+@dataclass(frozen=True)
+class DnsmasqServer:
+    """A running dnsmasq: where it listens and the hosts file it serves."""
+
+    host: str
+    port: int
+    hosts_path: Path
+
+    @property
+    def address(self) -> str:
+        """``ip:port`` as :class:`tidal.dns.Resolver` takes it."""
+        return f"{self.host}:{self.port}"
+
+
+def _wait_until_answering(port: int, process: subprocess.Popen[bytes], limit: float = 10.0) -> None:
+    started = time.monotonic()
+    query = dns.message.make_query("web.test", "A")
+    while time.monotonic() - started < limit:
+        if process.poll() is not None:
+            raise RuntimeError(f"dnsmasq exited with status {process.returncode}")
+        try:
+            dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
+            return
+        except (dns.exception.Timeout, OSError):
+            continue
+    raise RuntimeError(f"dnsmasq did not answer on port {port} within {limit} s")
+
+
+@pytest.fixture(scope="session")
+def dnsmasq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqServer]:
+    """A dnsmasq serving the test zone on 127.0.0.1 (UDP and TCP)."""
+    binary = require_binary("dnsmasq")
+    directory = tmp_path_factory.mktemp("dnsmasq")
+    hosts_path = directory / "hosts"
+    hosts_path.write_text(HOSTS_FILE)
+    port = free_port(socket.AF_INET, socket.SOCK_DGRAM)
+    command = [
+        binary, "--no-resolv", "--no-hosts", "--no-daemon", "--keep-in-foreground", f"--port={port}",
+        "--listen-address=127.0.0.1", "--bind-interfaces", f"--addn-hosts={hosts_path}",
+        *ZONE_ARGUMENTS,
+    ]
+    if os.geteuid() == 0:
+        command.append("--user=root")  # as root dnsmasq would drop to "nobody", who cannot read tmp_path
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_until_answering(port, process)
+        yield DnsmasqServer("127.0.0.1", port, hosts_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
