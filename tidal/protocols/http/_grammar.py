@@ -1,0 +1,86 @@
+"""The HTTP/1.1 wire grammar as precompiled regular expressions.
+
+Theory of operation: h11 parses leniently (bare LF line endings, control
+characters in values, obs-fold, any ``HTTP/d.d`` version), so every byte the
+peer sends is first matched against the strict grammar below (RFC 9112 §2-§7,
+RFC 9110 §5.6).  A whole header section is checked by a single ``match`` of
+:func:`section_pattern` in C; only when that fails (or the section arrives in
+pieces) does :mod:`._sections` walk it line by line to find and name the
+offending line.  Both paths are built from the same line patterns, so they
+accept exactly the same bytes.
+
+Deliberate narrowing of the RFC grammar:
+
+* CRLF is the only line terminator (no bare LF, RFC 9112 §2.2 allows refusing);
+* obs-fold is refused (RFC 9112 §5.2);
+* field values may hold SP, HTAB, VCHAR and obs-text but no other control
+  character, DEL included (RFC 9110 §5.5);
+* only ``HTTP/1.0`` and ``HTTP/1.1`` are accepted (other versions: 505);
+* status codes are 100-599 (RFC 9110 §15).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+__all__ = [
+    "TOKEN",
+    "REQUEST_LINE",
+    "STATUS_LINE",
+    "FIELD_LINE",
+    "HTTP_VERSION_SHAPE",
+    "CHUNK_LINE_STRICT",
+    "CHUNK_LINE_LENIENT",
+    "FRAMING_FIELDS",
+    "section_pattern",
+]
+
+_TCHAR = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]"
+_TOKEN = _TCHAR + rb"+"
+# field-value: SP / HTAB / VCHAR / obs-text, leading and trailing OWS included
+# (h11 strips it).  No CR, LF, NUL or other control character.
+_FIELD_LINE = _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n"
+# request-line = method SP request-target SP HTTP-version (RFC 9112 §3);
+# every form of request-target is made of VCHARs.
+_REQUEST_LINE = _TOKEN + rb" [\x21-\x7e]+ HTTP/1\.[01]\r\n"
+# status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4);
+# the second SP is optional because real servers omit it with the reason.
+_STATUS_LINE = rb"HTTP/1\.[01] [1-5][0-9][0-9](?: [\t\x20-\x7e\x80-\xff]*)?\r\n"
+
+TOKEN = re.compile(_TOKEN)
+REQUEST_LINE = re.compile(_REQUEST_LINE)
+STATUS_LINE = re.compile(_STATUS_LINE)
+FIELD_LINE = re.compile(_FIELD_LINE)
+# A start line whose version has the right shape but a number we refuse (505).
+HTTP_VERSION_SHAPE = re.compile(rb"HTTP/([0-9])\.([0-9])")
+
+# chunk = chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1.1), with
+# chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ]).
+_QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_CHUNK_EXT = (
+    rb"(?:[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED_STRING + rb"))?)*"
+)
+CHUNK_LINE_STRICT = re.compile(rb"([0-9A-Fa-f]+)" + _CHUNK_EXT + rb"\r\n")
+# Servers in the wild pad the chunk-size line with spaces; a client accepts it.
+CHUNK_LINE_LENIENT = re.compile(rb"([0-9A-Fa-f]+)" + _CHUNK_EXT + rb"[ \t]*\r\n")
+
+# The fields whose raw occurrences decide framing and connection reuse.  The
+# section has already been validated, so a name is directly followed by ":".
+FRAMING_FIELDS = re.compile(
+    rb"\n(content-length|transfer-encoding|content-encoding|connection):([^\r]*)", re.IGNORECASE
+)
+
+
+@functools.lru_cache(maxsize=32)
+def section_pattern(start_line: str | None, max_fields: int | None) -> re.Pattern[bytes]:
+    """The pattern matching one whole section: optional start line, fields, CRLF.
+
+    ``start_line`` is ``"request"``, ``"status"`` or ``None`` (a trailer
+    section); ``max_fields`` bounds the field count inside the regex itself so
+    the fast path needs no separate count (``None``: unbounded, for checking
+    what we send).
+    """
+    first = {"request": _REQUEST_LINE, "status": _STATUS_LINE, None: b""}[start_line]
+    repeat = b"*" if max_fields is None else b"{0,%d}" % max_fields
+    return re.compile(first + rb"(?:" + _FIELD_LINE + rb")" + repeat + rb"\r\n")
