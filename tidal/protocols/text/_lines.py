@@ -1,0 +1,205 @@
+"""Line splitting over text chunks, and the bytes -> lines pipeline.
+
+Theory of operation (and why it is fast).  Lines are cut from whole chunks
+with one C call, not character by character: the partial last line is
+carried and prepended to the next chunk.  For ``\\n`` line ends (which is
+also what ``newline=None`` leaves after translation) we call
+``str.splitlines()``, which keeps line ends and allocates each line once.  It
+also breaks on ``\\r``, ``\\v``, ``\\f``, ``\\x1c-\\x1e``, ``\\x85``,
+``\\u2028`` and ``\\u2029``, which io.TextIOWrapper does not treat as line
+ends, so its result is trusted only when it found exactly as many breaks as
+``str.count("\\n")`` says there are; otherwise we fall back to
+``str.split("\\n")``.  Other modes split on their separator the same way.
+In ``newline=""`` mode a chunk ending in ``\\r`` keeps its last line back,
+since a ``\\n`` may start the next chunk.
+
+The line-length limit is checked per chunk in O(1) when the chunk is
+shorter than the limit (no line inside it can be longer); only longer chunks
+measure their lines.  The carried partial line is checked on every call, so
+the buffer stays bounded even if no line end ever comes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._decoder import NEWLINE_MODES, TextDecoder
+from ._errors import LineTooLongError, TextUsageError
+
+__all__ = ["LineSplitter", "LineDecoder", "DEFAULT_MAX_LINE_LENGTH"]
+
+DEFAULT_MAX_LINE_LENGTH = 1024 * 1024
+_UNIVERSAL_BREAK = re.compile("(\r\n|\r|\n)")
+
+
+class LineSplitter:
+    """Split a stream of text chunks into lines.
+
+    ``newline`` selects line ends as :class:`io.TextIOWrapper` does when
+    reading: ``None`` (any of ``\\r\\n``, ``\\r``, ``\\n``, each translated to
+    ``\\n``), ``""`` (any of them, kept as they are), or exactly ``"\\n"``,
+    ``"\\r"`` or ``"\\r\\n"``.  ``keepends`` keeps the line end on each line
+    (as iterating a file does).  A line longer than ``max_line_length``
+    characters (line end excluded; ``None`` = unlimited) raises
+    :class:`LineTooLongError` naming its line number and the limit.
+    """
+
+    def __init__(
+        self,
+        newline: str | None = None,
+        *,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        keepends: bool = True,
+    ) -> None:
+        if newline not in NEWLINE_MODES:
+            raise ValueError(f"illegal newline value: {newline!r}")
+        if max_line_length is not None and max_line_length < 1:
+            raise ValueError(f"max_line_length must be positive or None, not {max_line_length}")
+        self._newline = newline
+        self._translate = newline is None
+        self._max = max_line_length
+        self._keepends = keepends
+        self._carry = ""
+        self._pending_cr = False  # newline=None: a chunk ended in \r
+        self._lines = 0
+        self._done = False
+        self._failure: LineTooLongError | None = None
+
+    @property
+    def lines_returned(self) -> int:
+        """How many complete lines have been returned so far."""
+        return self._lines
+
+    def feed(self, text: str) -> list[str]:
+        """Return the lines completed by ``text``; the unfinished one is kept."""
+        return self._split(text, final=False)
+
+    def finish(self, text: str = "") -> list[str]:
+        """Return the last lines, including an unterminated last line."""
+        return self._split(text, final=True)
+
+    def _split(self, text: str, final: bool) -> list[str]:
+        if self._done or self._failure is not None:
+            raise self._usage_error()
+        self._done = final
+        if self._translate and (self._pending_cr or "\r" in text):
+            text = self._translate_newlines(text, final)
+        if self._carry:
+            text = self._carry + text
+        newline = self._newline
+        if newline is None or newline == "\n":
+            lines, self._carry = self._split_lf(text)
+        elif newline == "":
+            lines, self._carry = self._split_universal(text, final)
+        else:
+            lines, self._carry = self._split_on(text, newline)
+        if final and self._carry:
+            lines.append(self._carry)
+            self._carry = ""
+        self._check_lengths(lines, len(text))
+        self._lines += len(lines)
+        return lines
+
+    def _translate_newlines(self, text: str, final: bool) -> str:
+        if self._pending_cr:
+            text = "\r" + text
+            self._pending_cr = False
+        if not final and text.endswith("\r"):
+            text = text[:-1]
+            self._pending_cr = True
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def _split_lf(self, text: str) -> tuple[list[str], str]:
+        lines = text.splitlines(self._keepends)
+        unterminated = not text.endswith("\n") and text != ""
+        if len(lines) != text.count("\n") + unterminated:
+            return self._split_on(text, "\n")  # splitlines() saw a break io does not
+        return lines, (lines.pop() if unterminated else "")
+
+    def _split_on(self, text: str, separator: str) -> tuple[list[str], str]:
+        parts = text.split(separator)
+        carry = parts.pop()
+        if self._keepends:
+            parts = [part + separator for part in parts]
+        return parts, carry
+
+    def _split_universal(self, text: str, final: bool) -> tuple[list[str], str]:
+        pieces = _UNIVERSAL_BREAK.split(text)
+        carry = pieces.pop()
+        if not final and not carry and pieces and pieces[-1] == "\r":
+            carry = pieces.pop(-2) + pieces.pop()  # wait: a \n may follow
+        contents, ends = pieces[0::2], pieces[1::2]
+        lines = [c + e for c, e in zip(contents, ends)] if self._keepends else contents
+        return lines, carry
+
+    def _check_lengths(self, lines: list[str], text_length: int) -> None:
+        limit = self._max
+        if limit is None:
+            return
+        if len(self._carry) > limit + 1:  # +1: the carry may end in a lone \r
+            self._fail(self._lines + len(lines) + 1)
+        if text_length > limit and lines and max(map(len, lines)) > limit:
+            for index, line in enumerate(lines):
+                if self._content_length(line) > limit:
+                    self._fail(self._lines + index + 1)
+
+    def _content_length(self, line: str) -> int:
+        if not self._keepends:
+            return len(line)
+        if line.endswith("\r\n") and self._newline in ("", "\r\n"):
+            return len(line) - 2
+        ends = "\r\n" if self._newline == "" else (self._newline or "\n")
+        return len(line) - (line[-1:] in ends and line != "")
+
+    def _fail(self, line_number: int) -> None:
+        self._failure = LineTooLongError(
+            f"line {line_number} exceeds max_line_length={self._max} characters",
+            line_number=line_number,
+            limit=self._max or 0,
+        )
+        raise self._failure
+
+    def _usage_error(self) -> TextUsageError:
+        if self._failure is not None:
+            return TextUsageError(f"feed() after the line splitter failed: {self._failure}")
+        return TextUsageError("feed() after finish()")
+
+
+class LineDecoder:
+    """Bytes in, lines out: a :class:`TextDecoder` feeding a :class:`LineSplitter`.
+
+    ``feed(data) -> list[str]`` returns the lines completed so far;
+    ``finish() -> list[str]`` flushes the decoder and returns the rest
+    (raising :class:`InvalidTextError` if the bytes end mid-character under
+    ``errors="strict"``).  Arguments are those of the two parts; lines keep
+    their ends (translated to ``\\n`` when ``newline=None``) unless
+    ``keepends=False``.
+    """
+
+    def __init__(
+        self,
+        encoding: str | None = None,
+        errors: str = "strict",
+        newline: str | None = None,
+        *,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        keepends: bool = True,
+        default_encoding: str = "utf-8",
+    ) -> None:
+        self._decoder = TextDecoder(encoding, errors, newline, default_encoding=default_encoding)
+        # The decoder already translated newline=None text, so split on "\n" only.
+        split_on = "\n" if newline is None else newline
+        self._splitter = LineSplitter(split_on, max_line_length=max_line_length, keepends=keepends)
+
+    @property
+    def encoding(self) -> str | None:
+        """The encoding in use, or None while a BOM may still be forming."""
+        return self._decoder.encoding
+
+    def feed(self, data: bytes) -> list[str]:
+        """Decode ``data`` and return the lines it completes."""
+        return self._splitter.feed(self._decoder.decode(data))
+
+    def finish(self) -> list[str]:
+        """End of input: return the remaining lines, the unterminated one last."""
+        return self._splitter.finish(self._decoder.decode(b"", final=True))
