@@ -266,8 +266,11 @@ def test_argument_errors(loop: asyncio.AbstractEventLoop, run: Run) -> None:
             await _connect.create_connection(loop, Collect, "127.0.0.1", 1, server_hostname="x")
         with pytest.raises(ValueError, match="ssl_shutdown_timeout is only meaningful with ssl"):
             await _connect.create_connection(loop, Collect, "127.0.0.1", 1, ssl_shutdown_timeout=1)
-        with pytest.raises(NotImplementedError, match="TLS transports"):
-            await _connect.create_connection(loop, Collect, "127.0.0.1", 1, ssl=True)
+        with socket.socket() as sock:
+            with pytest.raises(ValueError, match="You must set server_hostname when using ssl without a host"):
+                await _connect.create_connection(loop, Collect, sock=sock, ssl=True)
+        with pytest.raises(ValueError, match="ssl_handshake_timeout should be a positive number"):
+            await _connect.create_connection(loop, Collect, "127.0.0.1", 1, ssl=True, ssl_handshake_timeout=0)
 
     run(main())
 

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 import socket
+import ssl
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -196,8 +197,10 @@ def test_argument_errors(loop: asyncio.AbstractEventLoop, run: Run) -> None:
                 await _connect.create_server(loop, asyncio.Protocol, sock=sock)
         with pytest.raises(TypeError, match="ssl argument must be an SSLContext"):
             await _connect.create_server(loop, asyncio.Protocol, "127.0.0.1", 0, ssl=True)
-        with pytest.raises(NotImplementedError, match="TLS transports"):
-            await _connect.create_server(loop, asyncio.Protocol, "127.0.0.1", 0, ssl=object())
+        with pytest.raises(ValueError, match="ssl_shutdown_timeout should be a positive number"):
+            await _connect.create_server(
+                loop, asyncio.Protocol, "127.0.0.1", 0, ssl=ssl.create_default_context(), ssl_shutdown_timeout=-1
+            )
         with pytest.raises(ValueError, match="ssl_handshake_timeout is only meaningful with ssl"):
             await _connect.create_server(loop, asyncio.Protocol, "127.0.0.1", 0, ssl_handshake_timeout=1)
 
@@ -307,5 +310,5 @@ def test_accept_pauses_when_out_of_descriptors(
 
 
 def test_exported_names() -> None:
-    assert _server.__all__ == ["Server"]
+    assert _server.__all__ == ["Server", "ServerTLS"]
     assert _server.Server.__doc__

@@ -12,10 +12,10 @@ when the previous one fails or the delay passes (section 5); the first
 connected socket wins, every other attempt is cancelled and any socket that
 connected too late is closed.
 
-TLS (``ssl=``) is not available yet: every entry point refuses it with
-:class:`NotImplementedError` before doing any I/O.  The seam for it is
-:func:`start_stream_transport`, the one place a connected socket becomes a
-transport; TLS will wrap the application protocol there.
+TLS (``ssl=``) hooks in at :func:`start_stream_transport`, the one place a
+connected socket becomes a transport: there the application protocol is
+wrapped in a :class:`~tidal.loop._tls_transport.TLSProtocol` and the caller
+gets the TLS transport once the handshake is done.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from tidal.loop._server import Server
+from tidal.loop._server import Server, ServerTLS
+from tidal.loop._tls_transport import TLSProtocol, check_tls_timeouts, client_context
 from tidal.loop._transports import StreamTransport
 
 __all__ = [
@@ -49,8 +50,6 @@ logger = logging.getLogger("tidal.loop")
 
 AddrInfo = tuple[int, int, int, str, Any]
 ProtocolFactory = Callable[[], asyncio.BaseProtocol]
-
-_TLS_UNAVAILABLE = "TLS transports (ssl=...) are not available on tidal's loop yet"
 
 
 # -- address resolution --------------------------------------------------------
@@ -134,13 +133,18 @@ def interleave_addrinfos(infos: Sequence[AddrInfo], first_family_count: int = 1)
 # -- argument checks shared by the entry points ----------------------------------
 
 
-def _refuse_tls(ssl: Any, ssl_handshake_timeout: float | None, ssl_shutdown_timeout: float | None) -> None:
-    if ssl:
-        raise NotImplementedError(_TLS_UNAVAILABLE)
-    if ssl_handshake_timeout is not None:
-        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
-    if ssl_shutdown_timeout is not None:
-        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+def _check_tls_arguments(ssl: Any, ssl_handshake_timeout: float | None, ssl_shutdown_timeout: float | None) -> None:
+    if not ssl:
+        if ssl_handshake_timeout is not None:
+            raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+        if ssl_shutdown_timeout is not None:
+            raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+    check_tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
+
+
+def _check_server_ssl(ssl: Any) -> None:
+    if isinstance(ssl, bool):
+        raise TypeError("ssl argument must be an SSLContext or None")
 
 
 def _check_not_ssl_socket(sock: socket.socket | None) -> None:
@@ -159,23 +163,43 @@ def _check_stream_socket(sock: socket.socket) -> None:
 
 
 async def start_stream_transport(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol_factory: ProtocolFactory
+    loop: asyncio.AbstractEventLoop,
+    sock: socket.socket,
+    protocol_factory: ProtocolFactory,
+    *,
+    ssl: Any = None,
+    server_side: bool = False,
+    server_hostname: str | None = None,
+    ssl_handshake_timeout: float | None = None,
+    ssl_shutdown_timeout: float | None = None,
 ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
     """Make a connected socket a transport and wait for connection_made.
 
-    The one place a connected stream socket becomes a transport: the TLS
-    layer will hook in here by wrapping the protocol.
+    The one place a connected stream socket becomes a transport.  With
+    ``ssl`` (an ``SSLContext``, or ``True`` for a default client context)
+    the application protocol sits on a TLS transport over the socket's
+    transport, and this returns once the handshake completed.
     """
     sock.setblocking(False)
     protocol = protocol_factory()
     waiter: asyncio.Future[None] = loop.create_future()
-    transport = StreamTransport(loop, sock, protocol, waiter)
+    app_transport: asyncio.Transport
+    if ssl:
+        context = ssl if server_side else client_context(ssl)
+        tls = TLSProtocol(
+            loop, protocol, context, waiter, server_side=server_side, server_hostname=server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout,
+        )
+        transport = StreamTransport(loop, sock, tls)
+        app_transport = tls.app_transport
+    else:
+        transport = app_transport = StreamTransport(loop, sock, protocol, waiter)
     try:
         await waiter
     except BaseException:
         transport.close()
         raise
-    return transport, protocol
+    return app_transport, protocol
 
 
 # -- create_connection -------------------------------------------------------------
@@ -202,7 +226,11 @@ async def create_connection(
     """Open a TCP connection to ``host``:``port`` (or adopt ``sock``); asyncio's contract."""
     if server_hostname is not None and not ssl:
         raise ValueError("server_hostname is only meaningful with ssl")
-    _refuse_tls(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if server_hostname is None and ssl:
+        if not host:
+            raise ValueError("You must set server_hostname when using ssl without a host")
+        server_hostname = host
+    _check_tls_arguments(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     _check_not_ssl_socket(sock)
     if happy_eyeballs_delay is not None and interleave is None:
         interleave = 1  # RFC 8305 section 4's recommended "First Address Family Count"
@@ -214,7 +242,10 @@ async def create_connection(
         if sock is None:
             raise ValueError("host and port was not specified and no sock specified")
         _check_stream_socket(sock)
-    return await start_stream_transport(loop, sock, protocol_factory)
+    return await start_stream_transport(
+        loop, sock, protocol_factory, ssl=ssl, server_hostname=server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )
 
 
 async def _connect_any(
@@ -368,9 +399,8 @@ async def create_server(
     start_serving: bool = True,
 ) -> Server:
     """Listen on ``host``:``port`` (every address it resolves to) or on ``sock``."""
-    if isinstance(ssl, bool):
-        raise TypeError("ssl argument must be an SSLContext or None")
-    _refuse_tls(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    _check_server_ssl(ssl)
+    _check_tls_arguments(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     _check_not_ssl_socket(sock)
     if host is not None or port is not None:
         if sock is not None:
@@ -383,7 +413,8 @@ async def create_server(
             raise ValueError("Neither host/port nor sock were specified")
         _check_stream_socket(sock)
         sockets = [sock]
-    return await _serve(loop, sockets, protocol_factory, backlog, start_serving)
+    tls = ServerTLS(ssl, ssl_handshake_timeout, ssl_shutdown_timeout) if ssl else None
+    return await _serve(loop, sockets, protocol_factory, backlog, start_serving, tls)
 
 
 async def _serve(
@@ -392,10 +423,11 @@ async def _serve(
     protocol_factory: ProtocolFactory,
     backlog: int,
     start_serving: bool,
+    tls: ServerTLS | None = None,
 ) -> Server:
     for listener in sockets:
         listener.setblocking(False)
-    server = Server(loop, sockets, protocol_factory, backlog)
+    server = Server(loop, sockets, protocol_factory, backlog, tls=tls)
     if start_serving:
         await server.start_serving()
     return server
@@ -499,7 +531,9 @@ async def create_unix_connection(
     """Connect to the Unix stream socket at ``path`` (or adopt ``sock``)."""
     if server_hostname is not None and not ssl:
         raise ValueError("server_hostname is only meaningful with ssl")
-    _refuse_tls(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    if ssl and server_hostname is None:
+        raise ValueError("you have to pass server_hostname when using ssl")
+    _check_tls_arguments(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     if path is not None:
         if sock is not None:
             raise ValueError("path and sock can not be specified at the same time")
@@ -508,7 +542,10 @@ async def create_unix_connection(
         if sock is None:
             raise ValueError("no path and sock were specified")
         _check_unix_stream_socket(sock)
-    return await start_stream_transport(loop, sock, protocol_factory)
+    return await start_stream_transport(
+        loop, sock, protocol_factory, ssl=ssl, server_hostname=server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )
 
 
 async def _connect_unix(loop: asyncio.AbstractEventLoop, path: str | bytes) -> socket.socket:
@@ -540,9 +577,8 @@ async def create_unix_server(
     start_serving: bool = True,
 ) -> Server:
     """Listen on the Unix stream socket ``path`` (or on ``sock``)."""
-    if isinstance(ssl, bool):
-        raise TypeError("ssl argument must be an SSLContext or None")
-    _refuse_tls(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    _check_server_ssl(ssl)
+    _check_tls_arguments(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     if path is not None:
         if sock is not None:
             raise ValueError("path and sock can not be specified at the same time")
@@ -551,7 +587,8 @@ async def create_unix_server(
         if sock is None:
             raise ValueError("path was not specified, and no sock specified")
         _check_unix_stream_socket(sock)
-    return await _serve(loop, [sock], protocol_factory, backlog, start_serving)
+    tls = ServerTLS(ssl, ssl_handshake_timeout, ssl_shutdown_timeout) if ssl else None
+    return await _serve(loop, [sock], protocol_factory, backlog, start_serving, tls)
 
 
 def remove_stale_unix_socket(path: str | bytes) -> None:
@@ -597,6 +634,9 @@ async def connect_accepted_socket(
 ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
     """Wrap a socket accepted elsewhere (e.g. by another framework) in a transport."""
     _check_stream_socket(sock)
-    _refuse_tls(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+    _check_tls_arguments(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
     _check_not_ssl_socket(sock)
-    return await start_stream_transport(loop, sock, protocol_factory)
+    return await start_stream_transport(
+        loop, sock, protocol_factory, ssl=ssl, server_side=True,
+        ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout,
+    )

@@ -82,29 +82,42 @@ class EventLoop(SocketLoop):
 
         return await _transports.sendfile(self, transport, file, offset, count, fallback=fallback)
 
-    # Pipes, subprocesses and TLS upgrade are the next stage of the loop; until
-    # then they fail loudly instead of silently misbehaving.
+    async def start_tls(
+        self, transport: Any, protocol: Any, sslcontext: Any, **kwargs: Any
+    ) -> asyncio.Transport | None:
+        """Upgrade an open connection to TLS (``server_side``, ``server_hostname``, timeouts)."""
+        from tidal.loop import _tls_transport
 
-    async def start_tls(self, *args: Any, **kwargs: Any) -> asyncio.Transport | None:
-        """Not available yet on tidal's loop."""
-        raise NotImplementedError("start_tls() is not supported by tidal's loop yet")
+        return await _tls_transport.start_tls(self, transport, protocol, sslcontext, **kwargs)
 
     async def connect_read_pipe(  # type: ignore[override]
-        self, *args: Any, **kwargs: Any
+        self, protocol_factory: Any, pipe: Any
     ) -> tuple[asyncio.ReadTransport, asyncio.BaseProtocol]:
-        """Not available yet on tidal's loop."""
-        raise NotImplementedError("connect_read_pipe() is not supported by tidal's loop yet")
+        """Read a pipe, socket or PTY file object through a transport."""
+        from tidal.loop import _pipes
+
+        return await _pipes.connect_read_pipe(self, protocol_factory, pipe)
 
     async def connect_write_pipe(  # type: ignore[override]
-        self, *args: Any, **kwargs: Any
+        self, protocol_factory: Any, pipe: Any
     ) -> tuple[asyncio.WriteTransport, asyncio.BaseProtocol]:
-        """Not available yet on tidal's loop."""
-        raise NotImplementedError("connect_write_pipe() is not supported by tidal's loop yet")
+        """Write to a pipe, socket or PTY file object through a transport."""
+        from tidal.loop import _pipes
 
-    async def subprocess_shell(self, *args: Any, **kwargs: Any) -> tuple[asyncio.SubprocessTransport, Any]:
-        """Not available yet on tidal's loop."""
-        raise NotImplementedError("subprocesses are not supported by tidal's loop yet")
+        return await _pipes.connect_write_pipe(self, protocol_factory, pipe)
 
-    async def subprocess_exec(self, *args: Any, **kwargs: Any) -> tuple[asyncio.SubprocessTransport, Any]:
-        """Not available yet on tidal's loop."""
-        raise NotImplementedError("subprocesses are not supported by tidal's loop yet")
+    async def subprocess_shell(
+        self, protocol_factory: Any, cmd: Any, **kwargs: Any
+    ) -> tuple[asyncio.SubprocessTransport, Any]:
+        """Run ``cmd`` through the shell with pipes; asyncio's signature."""
+        from tidal.loop import _subprocess
+
+        return await _subprocess.subprocess_shell(self, protocol_factory, cmd, **kwargs)
+
+    async def subprocess_exec(
+        self, protocol_factory: Any, program: Any, *args: Any, **kwargs: Any
+    ) -> tuple[asyncio.SubprocessTransport, Any]:
+        """Run ``program`` with ``args`` and pipes; asyncio's signature."""
+        from tidal.loop import _subprocess
+
+        return await _subprocess.subprocess_exec(self, protocol_factory, program, *args, **kwargs)

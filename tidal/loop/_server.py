@@ -14,6 +14,11 @@ ENOMEM) are reported once to the exception handler and accepting on that
 socket pauses for one second, instead of spinning on a listening socket that
 stays readable.
 
+With ``ssl=`` each accepted connection's protocol sits on a TLS transport
+(:mod:`tidal.loop._tls_transport`); the handshake runs inside the
+transports, so accepting stays synchronous and a failed handshake never
+reaches the application's protocol.
+
 ``close()`` and ``wait_closed()`` follow Python 3.11: ``close()`` stops
 listening at once and leaves accepted connections alone; ``wait_closed()``
 waits for the last connection to go away, but (as in 3.11) returns at once
@@ -24,21 +29,33 @@ server and waits for it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import socket
+import ssl
 from asyncio import trsock
 from collections.abc import Callable
 from typing import Any
 
+from tidal.loop._tls_transport import TLSProtocol
 from tidal.loop._transports import StreamTransport
 
-__all__ = ["Server"]
+__all__ = ["Server", "ServerTLS"]
 
 # Seconds to wait before accepting again after running out of descriptors
 # or memory: long enough for connections to finish, short enough to recover.
 ACCEPT_RETRY_DELAY = 1.0
 
 _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerTLS:
+    """How a server wraps its accepted connections in TLS."""
+
+    context: ssl.SSLContext
+    handshake_timeout: float | None = None
+    shutdown_timeout: float | None = None
 
 
 class Server(asyncio.AbstractServer):
@@ -50,8 +67,11 @@ class Server(asyncio.AbstractServer):
         sockets: list[socket.socket],
         protocol_factory: Callable[[], asyncio.BaseProtocol],
         backlog: int = 100,
+        *,
+        tls: ServerTLS | None = None,
     ) -> None:
         self._loop = loop
+        self._tls = tls
         self._sockets: list[socket.socket] | None = sockets
         self._protocol_factory = protocol_factory
         self._backlog = backlog
@@ -120,6 +140,12 @@ class Server(asyncio.AbstractServer):
     def _start_connection(self, conn: socket.socket, address: Any) -> None:
         try:
             protocol = self._protocol_factory()
+            if self._tls is not None:
+                protocol = TLSProtocol(
+                    self._loop, protocol, self._tls.context, None, server_side=True,
+                    ssl_handshake_timeout=self._tls.handshake_timeout,
+                    ssl_shutdown_timeout=self._tls.shutdown_timeout,
+                )
             StreamTransport(self._loop, conn, protocol, extra={"peername": address}, server=self)
         except (SystemExit, KeyboardInterrupt):
             conn.close()

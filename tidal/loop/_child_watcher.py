@@ -1,0 +1,177 @@
+"""Learning when child processes exit, without zombies and without a global watcher.
+
+Theory of operation
+-------------------
+Each child is watched by the loop that started it, through one of three
+strategies, best first:
+
+* **pidfd** (Linux >= 5.3): ``os.pidfd_open(pid)`` gives a descriptor that
+  becomes readable when the child exits; the loop watches it like any
+  socket, then reaps the child with ``waitpid`` (which cannot block any
+  more) and closes the descriptor.  No signal handler, no thread, and it
+  works on any loop in any thread.
+* **SIGCHLD** (where pidfd is missing: macOS, BSDs, old kernels, sandboxes
+  that forbid the syscall): a handler installed with
+  ``loop.add_signal_handler`` (so through ``signal.set_wakeup_fd``) polls
+  ``waitpid(pid, WNOHANG)`` for the children *this* watcher started --
+  never ``waitpid(-1)``, which would steal other code's children.  Signal
+  handlers exist only in the main thread, so:
+* **a thread per child** blocking in ``waitpid(pid, 0)`` is the last resort
+  (a loop outside the main thread without pidfd), as asyncio's
+  ``ThreadedChildWatcher`` does.
+
+A child is reaped exactly once, by its watcher; the pid cannot be reused
+before that, so signalling a child that was not reaped yet is always safe.
+``waitpid`` failing with ``ECHILD`` means someone else reaped it (a
+``Popen.poll()`` call, a stray ``SIGCHLD=SIG_IGN``); its status is lost and
+the exit code reported is 255, as asyncio does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Callable
+
+__all__ = ["ChildWatcher", "watcher_for"]
+
+logger = logging.getLogger("asyncio")
+
+ExitCallback = Callable[[int], object]
+
+# Exit code reported when the child's status was collected by someone else.
+UNKNOWN_EXIT_CODE = 255
+
+_watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChildWatcher] = weakref.WeakKeyDictionary()
+
+
+def watcher_for(loop: asyncio.AbstractEventLoop) -> ChildWatcher:
+    """The child watcher of ``loop`` (created on first use)."""
+    watcher = _watchers.get(loop)
+    if watcher is None:
+        watcher = _watchers[loop] = ChildWatcher(loop)
+    return watcher
+
+
+def _reap(pid: int, flags: int) -> int | None:
+    """The exit code of ``pid`` if it has exited (None if still running)."""
+    try:
+        reaped, status = os.waitpid(pid, flags)
+    except ChildProcessError:
+        logger.warning("child process pid %d was reaped by someone else; its exit code is unknown", pid)
+        return UNKNOWN_EXIT_CODE
+    if reaped == 0:
+        return None
+    return os.waitstatus_to_exitcode(status)
+
+
+class ChildWatcher:
+    """Calls a callback, on the loop, with the exit code of each watched child."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._use_pidfd = hasattr(os, "pidfd_open")
+        self._signal_children: dict[int, ExitCallback] = {}
+        self._pidfds: dict[int, int] = {}  # pid -> pidfd still open
+        weakref.finalize(loop, _close_fds, self._pidfds)
+
+    @property
+    def strategy(self) -> str:
+        """``"pidfd"``, ``"sigchld"`` or ``"thread"``: how the next child will be watched."""
+        if self._use_pidfd:
+            return "pidfd"
+        return "sigchld" if threading.current_thread() is threading.main_thread() else "thread"
+
+    def add_child(self, pid: int, callback: ExitCallback) -> None:
+        """Call ``callback(exit_code)`` on the loop once ``pid`` exits; it is then reaped."""
+        if self._use_pidfd and self._watch_pidfd(pid, callback):
+            return
+        if threading.current_thread() is threading.main_thread() and self._watch_sigchld(pid, callback):
+            return
+        self._watch_thread(pid, callback)
+
+    def close(self) -> None:
+        """Stop watching: descriptors closed, the SIGCHLD handler removed."""
+        for pid in list(self._pidfds):
+            self._stop_pidfd(pid)
+        if self._signal_children:
+            self._signal_children.clear()
+            self._remove_sigchld_handler()
+
+    # -- pidfd -------------------------------------------------------------------
+    def _watch_pidfd(self, pid: int, callback: ExitCallback) -> bool:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError as exc:
+            if isinstance(exc, ProcessLookupError):
+                # Already gone (and a zombie, since only we reap it).
+                self._loop.call_soon(callback, _reap(pid, 0) or 0)
+                return True
+            logger.debug("pidfd_open() failed (%s); watching children with SIGCHLD", exc)
+            self._use_pidfd = False  # ENOSYS, EPERM in sandboxes: same for every child
+            return False
+        self._pidfds[pid] = pidfd
+        self._loop.add_reader(pidfd, self._on_pidfd_readable, pid, callback)
+        return True
+
+    def _on_pidfd_readable(self, pid: int, callback: ExitCallback) -> None:
+        self._stop_pidfd(pid)
+        code = _reap(pid, 0)  # it exited: waitpid returns at once
+        callback(UNKNOWN_EXIT_CODE if code is None else code)
+
+    def _stop_pidfd(self, pid: int) -> None:
+        pidfd = self._pidfds.pop(pid, None)
+        if pidfd is not None:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(pidfd)
+            os.close(pidfd)
+
+    # -- SIGCHLD -------------------------------------------------------------------
+    def _watch_sigchld(self, pid: int, callback: ExitCallback) -> bool:
+        if not self._signal_children:
+            try:
+                self._loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+            except (RuntimeError, ValueError, NotImplementedError):
+                return False
+        self._signal_children[pid] = callback
+        # The child may have exited before the handler existed.
+        self._loop.call_soon(self._on_sigchld)
+        return True
+
+    def _on_sigchld(self) -> None:
+        for pid, callback in list(self._signal_children.items()):
+            code = _reap(pid, os.WNOHANG)
+            if code is not None:
+                del self._signal_children[pid]
+                callback(code)
+        if not self._signal_children:
+            self._remove_sigchld_handler()
+
+    def _remove_sigchld_handler(self) -> None:
+        if not self._loop.is_closed():
+            self._loop.remove_signal_handler(signal.SIGCHLD)
+
+    # -- a thread per child ------------------------------------------------------------
+    def _watch_thread(self, pid: int, callback: ExitCallback) -> None:
+        thread = threading.Thread(
+            target=self._wait_in_thread, args=(pid, callback), name=f"tidal-waitpid-{pid}", daemon=True
+        )
+        thread.start()
+
+    def _wait_in_thread(self, pid: int, callback: ExitCallback) -> None:
+        code = _reap(pid, 0)
+        try:
+            self._loop.call_soon_threadsafe(callback, UNKNOWN_EXIT_CODE if code is None else code)
+        except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
+            pass
+
+
+def _close_fds(pidfds: dict[int, int]) -> None:
+    # The loop was collected with children still running: release their pidfds.
+    for pidfd in pidfds.values():
+        os.close(pidfd)
+    pidfds.clear()
