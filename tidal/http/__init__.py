@@ -6,6 +6,13 @@ sides: :class:`Headers`, an ordered case-insensitive multi-dict.
 
 from ._headers import Headers, HeadersLike
 
+# Naming rule for the two sides (both re-export from here):
+# * the server's handler types are ``Request`` and ``Response``
+#   (``async def handler(request: Request) -> Response``);
+# * the client's types are ``ClientRequest`` and ``ClientResponse``
+#   (what ``await tidal.http.get(url)`` returns), so the names never clash.
+# Each side adds its imports and ``__all__`` entries in its own block below.
+
 __all__ = [
     "Headers",
     "HeadersLike",
