@@ -5,7 +5,9 @@
   ``resolve_address(ip)``, and ``getaddrinfo(...)`` in the stdlib's shape;
 * errors as types: :class:`NXDomain`, :class:`NoAnswer`, :class:`ServFail`,
   :class:`Refused`, :class:`DNSTimeout`, :class:`BadResponse`;
-* :func:`install_getaddrinfo`: answer ``loop.getaddrinfo`` with a resolver.
+* :func:`install_getaddrinfo`: answer ``loop.getaddrinfo`` with a resolver;
+  :func:`system_resolver` / :func:`system_getaddrinfo`: the process-wide
+  resolver that ``tidal.run`` and ``tidal.new_event_loop`` hand tidal's loop.
 
 The wire work (queries, matching, parsing, caching rules) is done by the
 sans-IO engine :mod:`tidal.protocols.dns`; this package adds sockets,
@@ -24,6 +26,7 @@ from ._answers import (
     TXTRecord,
 )
 from ._config import Nameserver, parse_nameserver
+from ._default import system_getaddrinfo, system_resolver
 from ._errors import BadResponse, DNSError, DNSTimeout, NoAnswer, NXDomain, Refused, ServFail
 from ._install import GetaddrinfoHook, install_getaddrinfo, uninstall_getaddrinfo
 from ._resolver import Resolver, reverse_name
@@ -56,4 +59,6 @@ __all__ = [
     "GetaddrinfoHook",
     "install_getaddrinfo",
     "uninstall_getaddrinfo",
+    "system_resolver",
+    "system_getaddrinfo",
 ]

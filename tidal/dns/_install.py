@@ -52,15 +52,18 @@ def install_getaddrinfo(loop: asyncio.AbstractEventLoop, resolver: Resolver | No
 
 
 def uninstall_getaddrinfo(loop: asyncio.AbstractEventLoop) -> None:
-    """Undo :func:`install_getaddrinfo`: the loop's own getaddrinfo answers again."""
-    if getattr(loop, _ATTRIBUTE, None) is None:
-        return
+    """Undo :func:`install_getaddrinfo`: the loop's own getaddrinfo answers again.
+
+    On tidal's loop this also removes the hook ``tidal.new_event_loop()``
+    sets, so libc answers in the default executor.
+    """
     setter = getattr(loop, "set_getaddrinfo_hook", None)
     if setter is not None:
         setter(None)
-    else:
+    elif getattr(loop, _ATTRIBUTE, None) is not None:
         delattr(loop, "getaddrinfo")
-    delattr(loop, _ATTRIBUTE)
+    if getattr(loop, _ATTRIBUTE, None) is not None:
+        delattr(loop, _ATTRIBUTE)
 
 
 def _make_hook(resolver: Resolver) -> GetaddrinfoHook:
