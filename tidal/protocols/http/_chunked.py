@@ -22,10 +22,13 @@ from ._grammar import CHUNK_LINE_LENIENT, CHUNK_LINE_STRICT
 from ._limits import HTTPLimits
 from ._sections import SectionScanner
 
-__all__ = ["ChunkedScanner", "MAX_CHUNK_SIZE_DIGITS"]
+__all__ = ["ChunkedScanner", "MAX_CHUNK_SIZE_DIGITS", "MAX_CHUNK_SIZE"]
 
 # 16 hex digits hold any 64-bit size; more is refused before int() runs.
 MAX_CHUNK_SIZE_DIGITS = 16
+# A size that wraps a signed 64-bit integer is refused too: a proxy in front of
+# us that stores it in an int64 would frame the body differently.
+MAX_CHUNK_SIZE = 2**63 - 1
 
 _SIZE_LINE, _DATA, _DATA_END, _TRAILERS, _DONE = range(5)
 
@@ -118,7 +121,10 @@ class ChunkedScanner:
             raise HTTPRemoteProtocolError(
                 f"chunk size of {digits} hex digits exceeds the {MAX_CHUNK_SIZE_DIGITS}-digit limit"
             )
-        self._accept_size(int(match[1], 16))
+        size = int(match[1], 16)
+        if size > MAX_CHUNK_SIZE:
+            raise HTTPRemoteProtocolError(f"chunk size 0x{size:x} exceeds the largest size, 2**63 - 1")
+        self._accept_size(size)
         return end + 1 - offset
 
     def _accept_size(self, size: int) -> None:

@@ -294,6 +294,7 @@ class HTTPConnection:
             self._skip_empty_line = False
             if buf[:2] == b"\r\n":
                 del buf[:2]
+                self._scanner.reset()  # it may have looked at the bytes just removed
         if not buf:
             if self._eof and self._is_client and self._h11.their_state is SEND_RESPONSE:
                 raise HTTPRemoteProtocolError("server closed the connection without sending a response")

@@ -53,7 +53,7 @@ class SectionScanner:
     more bytes are needed, and raises :class:`HTTPRemoteProtocolError`.
     """
 
-    __slots__ = ("_start_line", "_fast", "_max_bytes", "_max_start", "_max_fields", "_tried", "_line_start", "_lines", "_fields")
+    __slots__ = ("_start_line", "_fast", "_max_bytes", "_max_start", "_max_fields", "_tried", "_line_start", "_searched", "_lines", "_fields")
 
     def __init__(self, start_line: str | None, limits: HTTPLimits) -> None:
         self._start_line = start_line
@@ -67,6 +67,7 @@ class SectionScanner:
         """Forget the previous section; the next :meth:`scan` starts a new one."""
         self._tried = False
         self._line_start = 0  # offset of the first line not yet validated
+        self._searched = 0  # bytes already searched for an LF, without finding one past _line_start
         self._lines = 0  # complete lines validated so far
         self._fields = 0
 
@@ -74,6 +75,10 @@ class SectionScanner:
         """Return the section's length, or -1 if it is not complete yet."""
         if not self._tried:
             self._tried = True
+            if self._start_line is None:
+                # Trailer sections are rare and their field names must be
+                # checked against FORBIDDEN_TRAILERS, which only the walk does.
+                return self._walk(buf)
             match = self._fast.match(buf, 0, self._max_bytes)
             if match is not None and (not self._max_start or buf.find(b"\n", 0, self._max_start) >= 0):
                 return match.end()
@@ -81,15 +86,18 @@ class SectionScanner:
 
     def _walk(self, buf: bytearray) -> int:
         pos = self._line_start
-        while (end := buf.find(b"\n", pos)) >= 0:
+        # An incomplete line is never searched twice: linear in bytes received
+        # even when a long line arrives one byte per read.
+        search_from = max(pos, self._searched)
+        while (end := buf.find(b"\n", search_from)) >= 0:
             self._check_limits(end)
             if end - pos == 1 and buf[pos] == 0x0D and (self._lines or self._start_line is None):
                 return end + 1
             self._check_line(bytes(buf[pos : end + 1]))
             self._lines += 1
-            pos = end + 1
+            pos = search_from = end + 1
         self._line_start = pos
-        size = len(buf)
+        size = self._searched = len(buf)
         if not self._lines and self._max_start and size >= self._max_start:
             raise self._start_line_too_long()
         if size >= self._max_bytes:
