@@ -33,12 +33,18 @@ class InvalidTextError(TextError, RemoteProtocolError):
 
 
 class LineTooLongError(TextError, RemoteProtocolError):
-    """A line (terminator excluded) longer than ``max_line_length`` characters."""
+    """A line (terminator excluded) longer than ``max_line_length`` characters.
 
-    def __init__(self, message: str, *, line_number: int, limit: int) -> None:
+    ``line_number`` counts from 1 over the whole stream.  ``complete_lines``
+    holds the lines the failing call had completed before the long one, so a
+    caller can still deliver them before reporting the error.
+    """
+
+    def __init__(self, message: str, *, line_number: int, limit: int, complete_lines: list[str] | None = None) -> None:
         super().__init__(message)
         self.line_number = line_number
         self.limit = limit
+        self.complete_lines: list[str] = complete_lines or []
 
 
 class UnknownEncodingError(TextError, LocalProtocolError, LookupError):

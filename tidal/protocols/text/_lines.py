@@ -2,8 +2,9 @@
 
 Theory of operation (and why it is fast).  Lines are cut from whole chunks
 with one C call, not character by character: the partial last line is
-carried and prepended to the next chunk.  For ``\\n`` line ends (which is
-also what ``newline=None`` leaves after translation) we call
+carried and prepended to the next chunk.  For ``\\n`` line ends kept on
+each line (which is also what ``newline=None`` leaves after translation) and
+text without ``\\r`` we call
 ``str.splitlines()``, which keeps line ends and allocates each line once.  It
 also breaks on ``\\r``, ``\\v``, ``\\f``, ``\\x1c-\\x1e``, ``\\x85``,
 ``\\u2028`` and ``\\u2029``, which io.TextIOWrapper does not treat as line
@@ -59,6 +60,8 @@ class LineSplitter:
         self._translate = newline is None
         self._max = max_line_length
         self._keepends = keepends
+        # Line ends to strip when measuring a line kept with its end, longest first.
+        self._ends: tuple[str, ...] = ("\r\n", "\r", "\n") if newline == "" else (newline or "\n",)
         self._carry = ""
         self._pending_cr = False  # newline=None: a chunk ended in \r
         self._lines = 0
@@ -77,6 +80,22 @@ class LineSplitter:
     def finish(self, text: str = "") -> list[str]:
         """Return the last lines, including an unterminated last line."""
         return self._split(text, final=True)
+
+    @property
+    def pending(self) -> str:
+        """The unterminated text held back for the next line."""
+        return self._carry
+
+    def take_pending(self) -> str:
+        """Remove and return the unterminated text held back.
+
+        For callers that switch from reading lines to reading characters: the
+        returned text comes before anything fed later.  (With
+        ``newline=None``, a ``\r`` held back to see whether ``\n`` follows
+        stays held: it belongs after the returned text.)
+        """
+        carry, self._carry = self._carry, ""
+        return carry
 
     def _split(self, text: str, final: bool) -> list[str]:
         if self._done or self._failure is not None:
@@ -110,6 +129,10 @@ class LineSplitter:
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
     def _split_lf(self, text: str) -> tuple[list[str], str]:
+        if not self._keepends or "\r" in text:
+            # Without ends, a trailing \v, \x1c ... would vanish with splitlines(); and
+            # it would take \r (or the \r of \r\n) for part of a line end.
+            return self._split_on(text, "\n")
         lines = text.splitlines(self._keepends)
         unterminated = not text.endswith("\n") and text != ""
         if len(lines) != text.count("\n") + unterminated:
@@ -136,26 +159,29 @@ class LineSplitter:
         limit = self._max
         if limit is None:
             return
-        if len(self._carry) > limit + 1:  # +1: the carry may end in a lone \r
-            self._fail(self._lines + len(lines) + 1)
         if text_length > limit and lines and max(map(len, lines)) > limit:
             for index, line in enumerate(lines):
-                if self._content_length(line) > limit:
-                    self._fail(self._lines + index + 1)
+                length = self._content_length(line)
+                if length > limit:
+                    self._fail(self._lines + index + 1, f"{length} characters", lines[:index])
+        if len(self._carry) > limit + 1:  # +1: the carry may end in a lone \r
+            carried = len(self._carry)
+            self._fail(self._lines + len(lines) + 1, f"{carried} characters and no line end yet", lines)
 
     def _content_length(self, line: str) -> int:
-        if not self._keepends:
-            return len(line)
-        if line.endswith("\r\n") and self._newline in ("", "\r\n"):
-            return len(line) - 2
-        ends = "\r\n" if self._newline == "" else (self._newline or "\n")
-        return len(line) - (line[-1:] in ends and line != "")
+        if self._keepends:
+            for end in self._ends:
+                if line.endswith(end):
+                    return len(line) - len(end)
+        return len(line)
 
-    def _fail(self, line_number: int) -> None:
+    def _fail(self, line_number: int, measured: str, complete_lines: list[str]) -> None:
+        self._carry = ""
         self._failure = LineTooLongError(
-            f"line {line_number} exceeds max_line_length={self._max} characters",
+            f"line {line_number} exceeds max_line_length={self._max}: {measured}",
             line_number=line_number,
             limit=self._max or 0,
+            complete_lines=complete_lines,
         )
         raise self._failure
 
@@ -196,8 +222,10 @@ class LineDecoder:
         """The encoding in use, or None while a BOM may still be forming."""
         return self._decoder.encoding
 
-    def feed(self, data: bytes) -> list[str]:
-        """Decode ``data`` and return the lines it completes."""
+    def feed(self, data: bytes, final: bool = False) -> list[str]:
+        """Decode ``data`` and return the lines it completes; ``final=True`` is :meth:`finish`."""
+        if final:
+            return self._splitter.finish(self._decoder.decode(data, final=True))
         return self._splitter.feed(self._decoder.decode(data))
 
     def finish(self) -> list[str]:
