@@ -39,6 +39,7 @@ from ._events import (
     CLIENT,
     CLOSED,
     ERROR,
+    IDLE,
     MUST_CLOSE,
     NEED_DATA,
     PAUSED,
@@ -146,7 +147,8 @@ class HTTPConnection:
 
         False after ``Connection: close`` from either side, an HTTP/1.0 peer
         (as in h11, no HTTP/1.0 keep-alive), a body delimited by closing, any
-        error, or a closed side.
+        error, a closed side, or a protocol switch (the connection no longer
+        speaks HTTP).
         """
         return (
             self._keep_alive
@@ -154,6 +156,7 @@ class HTTPConnection:
             and self._phase != _UNTIL_CLOSE
             and self._h11.our_state not in _CLOSING_STATES
             and self._h11.their_state not in _CLOSING_STATES
+            and self._h11.their_state is not SWITCHED_PROTOCOL
         )
 
     @property
@@ -165,7 +168,7 @@ class HTTPConnection:
         §6.1).  After a protocol switch (101, CONNECT) it is False: the
         transport now belongs to the new protocol, see :attr:`trailing_data`.
         """
-        return not self.keep_alive and self._phase != _SWITCHED
+        return not self.keep_alive and self._h11.their_state is not SWITCHED_PROTOCOL
 
     @property
     def expects_continue(self) -> bool:
@@ -299,6 +302,11 @@ class HTTPConnection:
             if self._eof and self._is_client and self._h11.their_state is SEND_RESPONSE:
                 raise HTTPRemoteProtocolError("server closed the connection without sending a response")
             return self._forward_eof()
+        if self._is_client and self._h11.our_state is IDLE:
+            # HTTP/1.1 has no unsolicited responses: held back, these bytes
+            # would be taken for the answer to the next request (a stale 408
+            # on a reused connection is the usual case).
+            raise HTTPRemoteProtocolError("server sent data before any request was sent on this connection")
         size = self._scanner.scan(buf)
         if size < 0:
             if self._eof:
@@ -462,8 +470,11 @@ class HTTPConnection:
         try:
             self._h11.start_next_cycle()
         except h11.LocalProtocolError as exc:
+            ours, theirs = self._h11.our_state, self.their_state
             self._h11.send_failed()
-            raise HTTPLocalProtocolError(f"cannot start the next cycle: {exc}") from exc
+            raise HTTPLocalProtocolError(
+                f"cannot start the next cycle: our side is {ours} and the peer's is {theirs} (both must be DONE)"
+            ) from exc
         self._request_method = None
         self._starved = True
         self._reset_receive_side()

@@ -16,7 +16,8 @@ Deliberate narrowing of the RFC grammar:
 * field values may hold SP, HTAB, VCHAR and obs-text but no other control
   character, DEL included (RFC 9110 §5.5);
 * only ``HTTP/1.0`` and ``HTTP/1.1`` are accepted (other versions: 505);
-* status codes are 100-599 (RFC 9110 §15).
+* status codes are 100-599 (RFC 9110 §15);
+* no whitespace before the ``;`` of a chunk extension.
 """
 
 from __future__ import annotations
@@ -56,10 +57,12 @@ FIELD_LINE = re.compile(_FIELD_LINE)
 HTTP_VERSION_SHAPE = re.compile(rb"HTTP/([0-9])\.([0-9])")
 
 # chunk = chunk-size [ chunk-ext ] CRLF (RFC 9112 §7.1.1), with
-# chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ]).
+# chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ]),
+# except that whitespace before ";" is refused: h11 cannot parse it, and
+# senders have no reason to produce it.
 _QUOTED_STRING = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _CHUNK_EXT = (
-    rb"(?:[ \t]*;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED_STRING + rb"))?)*"
+    rb"(?:;[ \t]*" + _TOKEN + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED_STRING + rb"))?)*"
 )
 CHUNK_LINE_STRICT = re.compile(rb"([0-9A-Fa-f]+)" + _CHUNK_EXT + rb"\r\n")
 # Servers in the wild pad the chunk-size line with spaces; a client accepts it.
