@@ -25,7 +25,9 @@ One lookup of one absolute name:
 
 Errors name what happened: :class:`NXDomain`, :class:`NoAnswer`,
 :class:`ServFail`, :class:`Refused`, :class:`BadResponse`, and
-:class:`DNSTimeout` carrying the servers that were tried.
+:class:`DNSTimeout` carrying the servers that were tried.  When the
+deadline passes after only malformed responses arrived, the error is
+:class:`BadResponse` naming them rather than a bare timeout.
 """
 
 from __future__ import annotations
@@ -290,7 +292,7 @@ class Resolver:
             if tcp:
                 response = await tcp_exchange(query, server, wait_until)
             else:
-                response = await udp_exchange(query, server, wait_until)
+                response = await udp_exchange(query, server, wait_until, attempt.bad)
                 if engine.needs_tcp_retry(response, over_tcp=False):
                     response = await tcp_exchange(query, server, deadline)
             outcome = engine.classify(response)
@@ -330,8 +332,13 @@ class _Attempts:
     def _tried(self) -> list[str]:
         return list(dict.fromkeys(self.servers))
 
-    def timeout(self) -> errors.DNSTimeout:
+    def timeout(self) -> errors.DNSError:
         tried = self._tried()
+        if self.bad:  # something arrived, but nothing usable: say what
+            return errors.BadResponse(
+                f"only unusable responses for {self.name} {self.rdtype} before the deadline: {'; '.join(self.bad)}",
+                name=self.name, rdtype=self.rdtype, servers=tried,
+            )
         return errors.DNSTimeout(
             f"no answer for {self.name} {self.rdtype} before the deadline (tried {', '.join(tried) or 'no server'})",
             name=self.name, rdtype=self.rdtype, servers=tried,

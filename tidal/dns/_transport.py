@@ -12,9 +12,12 @@ Every datagram that arrives is still checked by
 :func:`~tidal.protocols.dns.match_response` -- source address, ID, question
 name (case-exact with 0x20), type and class -- and anything that does not
 match, or does not parse, is *dropped* while the wait goes on: an off-path
-attacker must not be able to end a query early by sending garbage.  If the
-try times out after such a packet, the last one's error is raised instead of
-the timeout so the caller can report it.
+attacker must not be able to end a query early by sending garbage.  A
+datagram larger than the 1232-byte payload the query advertised in EDNS0
+(RFC 6891 §6.2.3: the responder must not exceed it) is dropped the same way.
+Each malformed datagram's error is appended to the caller's ``rejected``
+list as it arrives, so that even a try cut short by the query's deadline
+can report what it got.
 
 Receiving uses the loop's public API only: ``loop.sock_recvfrom`` where the
 loop implements it (tidal's loop, asyncio's), and ``add_reader`` plus a
@@ -34,6 +37,7 @@ import socket
 from typing import Any
 
 from tidal.protocols.dns import (
+    EDNS_PAYLOAD,
     BadResponse,
     MismatchedResponse,
     Query,
@@ -57,12 +61,14 @@ class TryTimedOut(Exception):
     """This try's wait ended without an acceptable response."""
 
 
-async def udp_exchange(query: Query, server: Nameserver, wait_until: float) -> Response:
+async def udp_exchange(
+    query: Query, server: Nameserver, wait_until: float, rejected: list[str] | None = None
+) -> Response:
     """Send ``query`` to ``server`` over UDP and return the matching response.
 
-    Raises :class:`TryTimedOut` at ``wait_until`` (loop time), the last
-    :class:`BadResponse` seen if there was one, or the ``OSError`` of the
-    socket (ICMP unreachable, no route).
+    Malformed datagrams are dropped and described in ``rejected``
+    (``"ip:port: reason"``).  Raises :class:`TryTimedOut` at ``wait_until``
+    (loop time), or the ``OSError`` of the socket (ICMP unreachable, no route).
     """
     loop = asyncio.get_running_loop()
     sock = socket.socket(server.family, socket.SOCK_DGRAM)
@@ -70,29 +76,29 @@ async def udp_exchange(query: Query, server: Nameserver, wait_until: float) -> R
         sock.setblocking(False)
         sock.connect(server.sockaddr)  # a UDP connect sends nothing: it picks the source port
         sock.send(query.wire)
-        return await _await_match(loop, sock, query, server, wait_until)
+        return await _await_match(loop, sock, query, server, wait_until, [] if rejected is None else rejected)
     finally:
         sock.close()
 
 
 async def _await_match(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, query: Query, server: Nameserver, wait_until: float
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, query: Query, server: Nameserver, wait_until: float,
+    rejected: list[str],
 ) -> Response:
-    last_error: BadResponse | None = None
     sockaddr = server.sockaddr
     try:
         async with asyncio.timeout_at(wait_until):
             while True:
                 data, source = await _receive(loop, sock)
                 try:
-                    return match_response(query, data, sent_to=sockaddr, received_from=source)
+                    return match_response(
+                        query, data, sent_to=sockaddr, received_from=source, max_size=EDNS_PAYLOAD
+                    )
                 except MismatchedResponse:
                     continue  # spoofed or stale: not an answer, and not an error of the server
                 except BadResponse as error:
-                    last_error = error
+                    rejected.append(f"{server}: {error}")
     except TimeoutError:
-        if last_error is not None:
-            raise last_error from None
         raise TryTimedOut(f"no response from {server}") from None
 
 
