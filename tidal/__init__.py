@@ -10,6 +10,8 @@ The top-level names are loaded lazily so that importing one layer (say
   resolver, which sits above it, so this package -- above every layer --
   connects them: it sets a hook that imports :mod:`tidal.dns` on the first
   name lookup.  ``tidal.loop.new_event_loop()`` is the bare loop.
+* ``tidal.open(path, mode, compression=..., encoding=...)`` (async files
+  that never block the loop) comes from :mod:`tidal.streams`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __version__ = "0.1.0"
 _LAZY_EXPORTS = {
     "EventLoop": "tidal.loop",
     "EventLoopPolicy": "tidal.loop",
+    "open": "tidal.streams",
 }
 
 __all__ = ["__version__", *_LAZY_EXPORTS, "new_event_loop", "run", "install"]
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from tidal.loop import EventLoop, EventLoopPolicy
+    from tidal.streams import open
     from tidal.loop._poller import Poller
 
 _T = TypeVar("_T")

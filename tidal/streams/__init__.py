@@ -11,6 +11,7 @@ from ._buffered import DEFAULT_LINE_LIMIT, BufferedStream, PrematureEOF
 from ._decompress import CompressStream, DecompressStream
 from ._connect import Address, ConnectError, Resolver, open_tcp_stream, open_unix_stream
 from ._errors import StreamBroken, StreamBusy, StreamClosed, StreamError, StreamLimitExceeded
+from ._files import FileStream, open
 from ._listeners import (
     Handler,
     SocketListener,
@@ -23,6 +24,7 @@ from ._listeners import (
 )
 from ._socket import SocketStream, wrap_socket
 from ._tls import TLSStream
+from ._text import TextStream
 
 __all__ = [
     "DEFAULT_LINE_LIMIT",
@@ -30,6 +32,7 @@ __all__ = [
     "BufferedStream",
     "CompressStream",
     "DecompressStream",
+    "FileStream",
     "PrematureEOF",
     "AsyncResource",
     "ByteStream",
@@ -48,6 +51,8 @@ __all__ = [
     "StreamLimitExceeded",
     "StreamServer",
     "TLSStream",
+    "TextStream",
+    "open",
     "open_tcp_listeners",
     "open_tcp_stream",
     "open_unix_listener",

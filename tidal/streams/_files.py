@@ -1,0 +1,445 @@
+"""Async files: ``tidal.open(path, "rt", compression="gzip")`` and the :class:`FileStream` under it.
+
+Theory of operation
+-------------------
+No portable kernel interface reads a regular file without blocking (epoll
+always reports files ready; io_uring is Linux-only and not in the stdlib), so
+each read and write of a :class:`FileStream` runs in the event loop's default
+thread pool (``loop.run_in_executor(None, ...)``).  A thread hop costs tens of
+microseconds, so reads are large (256 KiB by default) and one read runs ahead:
+while the caller decompresses and splits chunk *n*, a worker thread is
+already reading chunk *n+1*.  Opening happens in the worker too, on first use
+(or in ``async with``), so a slow disk or network file system never stalls
+the loop.
+
+At most one operation is in flight per file, and its future is kept by the
+stream: a cancelled receive leaves its read running, and the next receive
+picks up the chunk, so nothing is lost.  A cancelled ``send_all`` lets its
+write finish in the worker (every byte is written once), and the next
+operation waits for it.  ``aclose()`` waits for the operation in flight
+before closing the descriptor, so a worker never touches a descriptor number
+the process may already have reused; if ``aclose()`` itself is cancelled, the
+descriptor is closed as soon as the worker returns.
+
+A file opened for reading releases its descriptor as soon as a read returns
+end-of-file, so ``async for line in tidal.open(path, "rt")`` run to the end
+leaves nothing open even without ``async with``.  A loop left early should be
+in ``async with`` (or call ``aclose()``).
+
+:func:`open` stacks the other streams on a :class:`FileStream`:
+:class:`~tidal.streams.DecompressStream` / :class:`~tidal.streams.CompressStream`
+for ``compression=...`` and :class:`~tidal.streams.TextStream` for text modes.
+Compression and text decoding run on the event loop, a bounded slice at a
+time (see those modules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from typing import Any, Literal, overload
+
+from tidal.protocols.text import DEFAULT_MAX_LINE_LENGTH
+
+from ._abc import (
+    AsyncResource,
+    ByteStream,
+    ConflictGuard,
+    ReceiveStream,
+    SendStream,
+    check_max_bytes,
+    check_receive_buffer,
+)
+from ._decompress import CompressStream, DecompressStream
+from ._errors import StreamBroken, StreamClosed
+from ._text import TextStream
+
+__all__ = ["FileStream", "open", "DEFAULT_FILE_CHUNK", "COMPRESSIONS"]
+
+#: Bytes per read of a :class:`FileStream` (one worker-thread hop each).
+DEFAULT_FILE_CHUNK = 256 * 1024
+#: ``compression=`` values accepted by :func:`open`.
+COMPRESSIONS = ("gzip", "deflate", "zlib", "br", "zstd")
+
+TextMode = Literal["r", "rt", "tr", "w", "wt", "tw", "a", "at", "ta", "x", "xt", "tx"]
+ReadBinaryMode = Literal["rb", "br"]
+WriteBinaryMode = Literal["wb", "bw", "ab", "ba", "xb", "bx"]
+StrPath = str | os.PathLike[str]
+
+
+class FileStream(ByteStream):
+    """A file as a :class:`ByteStream`: reads and writes run in a worker thread.
+
+    ``mode`` is ``"rb"`` (receive), ``"wb"``, ``"ab"`` or ``"xb"`` (send).
+    The file is opened on first use or on ``async with``; an error opening
+    it (``FileNotFoundError``, ``PermissionError`` ...) is raised by that
+    operation as it is.  A read or write failing later raises
+    :class:`StreamBroken` chained to the ``OSError``.  ``send_eof()`` waits
+    until everything sent is written and forbids further sends.
+    """
+
+    def __init__(self, path: StrPath, mode: str = "rb", *, read_size: int = DEFAULT_FILE_CHUNK) -> None:
+        if mode not in ("rb", "wb", "ab", "xb"):
+            raise ValueError(f"FileStream mode must be 'rb', 'wb', 'ab' or 'xb', not {mode!r}")
+        if read_size < 1:
+            raise ValueError(f"read_size must be positive, not {read_size}")
+        self._path = os.fspath(path)
+        self._mode = mode
+        self._read_size = read_size
+        self._file: io.FileIO | None = None
+        self._in_flight: asyncio.Future[Any] | None = None
+        self._chunk = b""  # a chunk read but not yet handed out entirely
+        self._offset = 0
+        self._eof = False
+        self._eof_sent = False
+        self._closed = False
+        self._broken: str | None = None
+        self._receive_guard = ConflictGuard("another task is already receiving on this file stream")
+        self._send_guard = ConflictGuard("another task is already sending on this file stream")
+
+    @property
+    def name(self) -> str:
+        """The path the stream was opened with."""
+        return self._path
+
+    @property
+    def mode(self) -> str:
+        """``"rb"``, ``"wb"``, ``"ab"`` or ``"xb"``."""
+        return self._mode
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """``"path"`` and ``"mode"``; otherwise ``default``."""
+        return {"path": self._path, "mode": self._mode}.get(name, default)
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<{type(self).__name__} {self._path!r} mode={self._mode!r}{state}>"
+
+    async def __aenter__(self) -> FileStream:
+        """Open the file now (in a worker thread), so a missing file fails here."""
+        self._check_open()
+        if self._file is None and not self._eof:
+            await self._run(self._open_blocking)
+        return self
+
+    # -- worker-thread functions (never touch loop state) --------------------------------
+
+    def _open_blocking(self) -> io.FileIO:
+        if self._file is None:
+            self._file = io.FileIO(self._path, self._mode[0])
+        return self._file
+
+    def _read_blocking(self) -> bytes:
+        file = self._file or self._open_blocking()  # an error opening is raised as it is
+        try:
+            return file.read(self._read_size) or b""
+        except OSError as error:
+            raise _IOFailure("reading", error) from error
+
+    def _write_blocking(self, data: bytes) -> None:
+        file = self._file or self._open_blocking()
+        view = memoryview(data)
+        try:
+            while view:
+                written = file.write(view)
+                view = view[written or 0 :]
+        except OSError as error:
+            raise _IOFailure("writing", error) from error
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def receive_into(self, buffer: bytearray | memoryview) -> int:
+        """Copy file bytes into ``buffer``; ``0`` at end of file."""
+        check_receive_buffer(buffer)
+        self._check_can_receive()
+        with self._receive_guard:
+            if not await self._have_chunk():
+                return 0
+            count = min(len(buffer), len(self._chunk) - self._offset)
+            buffer[:count] = memoryview(self._chunk)[self._offset : self._offset + count]
+            self._offset += count
+            return count
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """At most ``max_bytes`` bytes (default: one chunk, handed over without copying)."""
+        size = self._read_size if max_bytes is None else check_max_bytes(max_bytes)
+        self._check_can_receive()
+        with self._receive_guard:
+            if not await self._have_chunk():
+                return b""
+            chunk, start = self._chunk, self._offset
+            end = min(len(chunk), start + size)
+            self._offset = end
+            return chunk if start == 0 and end == len(chunk) else chunk[start:end]
+
+    async def _have_chunk(self) -> bool:
+        """Make sure unread bytes are in ``_chunk``; False at end of file."""
+        if self._offset < len(self._chunk):
+            return True
+        if self._eof:
+            return False
+        read = self._in_flight or self._start(self._read_blocking)
+        if read.done():
+            await asyncio.sleep(0)  # the chunk came without waiting: let others run
+        chunk = await self._finish(read)
+        self._chunk, self._offset = chunk, 0
+        if not chunk:
+            self._eof = True
+            self._close_file()  # nothing more to read: release the descriptor now
+            return False
+        self._start(self._read_blocking)  # read ahead while the caller works
+        return True
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write every byte of ``data`` (in a worker thread)."""
+        self._check_can_send()
+        with self._send_guard:
+            self._check_can_send()
+            if self._in_flight is not None:
+                await self._finish(self._in_flight)
+            if data:
+                await self._finish(self._start(self._write_blocking, bytes(data)))
+
+    async def send_eof(self) -> None:
+        """Wait until every byte sent is written; later sends raise :class:`StreamClosed`."""
+        self._check_open()
+        self._check_writable()
+        with self._send_guard:
+            self._eof_sent = True
+            if self._in_flight is not None:
+                await self._finish(self._in_flight)
+
+    # -- operations in flight -------------------------------------------------------------
+
+    def _start(self, function: Any, *args: Any) -> asyncio.Future[Any]:
+        self._in_flight = asyncio.get_running_loop().run_in_executor(None, function, *args)
+        return self._in_flight
+
+    async def _run(self, function: Any) -> Any:
+        if self._in_flight is not None:
+            await self._finish(self._in_flight)
+        return await self._finish(self._start(function))
+
+    async def _finish(self, operation: asyncio.Future[Any]) -> Any:
+        """Await ``operation``; a cancelled caller leaves it running for the next call."""
+        try:
+            result = await asyncio.shield(operation)
+        except asyncio.CancelledError:
+            if operation.done():
+                self._forget(operation)
+            raise
+        except _IOFailure as failure:
+            self._forget(operation)
+            self._broken = f"{failure.verb} {self._path!r} failed: {failure.error}"
+            raise StreamBroken(self._broken) from failure.error
+        except BaseException:
+            self._forget(operation)
+            raise
+        self._forget(operation)
+        if self._closed:
+            raise StreamClosed("the file stream was closed during the operation")
+        return result
+
+    def _forget(self, operation: asyncio.Future[Any]) -> None:
+        if self._in_flight is operation:
+            self._in_flight = None
+
+    # -- errors and state ----------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StreamClosed("the file stream was closed")
+        if self._broken is not None:
+            raise StreamBroken(self._broken)
+
+    def _check_can_receive(self) -> None:
+        self._check_open()
+        if self._mode != "rb":
+            raise io.UnsupportedOperation(f"{self._path!r} was opened for writing ({self._mode!r}); it cannot be read")
+
+    def _check_writable(self) -> None:
+        if self._mode == "rb":
+            raise io.UnsupportedOperation(f"{self._path!r} was opened for reading; it cannot be written")
+
+    def _check_can_send(self) -> None:
+        self._check_open()
+        self._check_writable()
+        if self._eof_sent:
+            raise StreamClosed("send_eof() was called; this file stream cannot send any more")
+
+    # -- closing -----------------------------------------------------------------------
+
+    def _close_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+    async def aclose(self) -> None:
+        """Wait for the operation in flight, then close the file; always closes."""
+        if self._closed:
+            return
+        self._closed = True
+        self._chunk = b""
+        operation, self._in_flight = self._in_flight, None
+        try:
+            if operation is not None and not operation.done():
+                await asyncio.shield(operation)
+        except asyncio.CancelledError:
+            if operation is not None and not operation.done():
+                operation.add_done_callback(self._close_after)
+                raise
+        except BaseException:
+            pass  # a failed read ahead nobody asked for; closing is all that is left
+        if operation is not None and not operation.cancelled():
+            operation.exception()  # retrieved: no "exception was never retrieved" report
+        self._close_file()
+
+    def _close_after(self, operation: asyncio.Future[Any]) -> None:
+        if not operation.cancelled():
+            operation.exception()
+        self._close_file()
+
+
+class _IOFailure(Exception):
+    """A read or write (not the opening) failed in the worker thread."""
+
+    def __init__(self, verb: str, error: OSError) -> None:
+        super().__init__(verb, error)
+        self.verb = verb
+        self.error = error
+
+
+@overload
+def open(
+    file: StrPath,
+    mode: TextMode,
+    *,
+    compression: str | None = None,
+    encoding: str | None = None,
+    errors: str = "strict",
+    newline: str | None = None,
+    level: int | None = None,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_output: int | None = None,
+    max_ratio: float | None = None,
+    read_size: int = DEFAULT_FILE_CHUNK,
+) -> TextStream: ...
+
+
+@overload
+def open(
+    file: StrPath,
+    mode: ReadBinaryMode = "rb",
+    *,
+    compression: str | None = None,
+    encoding: None = None,
+    errors: str = "strict",
+    newline: None = None,
+    level: int | None = None,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_output: int | None = None,
+    max_ratio: float | None = None,
+    read_size: int = DEFAULT_FILE_CHUNK,
+) -> ReceiveStream: ...
+
+
+@overload
+def open(
+    file: StrPath,
+    mode: WriteBinaryMode,
+    *,
+    compression: str | None = None,
+    encoding: None = None,
+    errors: str = "strict",
+    newline: None = None,
+    level: int | None = None,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_output: int | None = None,
+    max_ratio: float | None = None,
+    read_size: int = DEFAULT_FILE_CHUNK,
+) -> SendStream: ...
+
+
+@overload
+def open(
+    file: StrPath,
+    mode: str,
+    *,
+    compression: str | None = None,
+    encoding: str | None = None,
+    errors: str = "strict",
+    newline: str | None = None,
+    level: int | None = None,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_output: int | None = None,
+    max_ratio: float | None = None,
+    read_size: int = DEFAULT_FILE_CHUNK,
+) -> AsyncResource: ...
+
+
+def open(  # noqa: A001  (tidal.open mirrors the builtin on purpose)
+    file: StrPath,
+    mode: str = "rb",
+    *,
+    compression: str | None = None,
+    encoding: str | None = None,
+    errors: str = "strict",
+    newline: str | None = None,
+    level: int | None = None,
+    max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+    max_output: int | None = None,
+    max_ratio: float | None = None,
+    read_size: int = DEFAULT_FILE_CHUNK,
+) -> AsyncResource:
+    """Open a file as a stream, without blocking the event loop.
+
+    ``mode`` is ``"rb"``, ``"rt"`` (or ``"r"``), ``"wb"``, ``"wt"`` (``"w"``),
+    ``"ab"``/``"at"`` (append) or ``"xb"``/``"xt"`` (create, fail if it
+    exists).  ``compression`` (``"gzip"``, ``"deflate"``/``"zlib"`` -- the
+    zlib format --, ``"br"``, ``"zstd"``) decompresses while reading and
+    compresses while writing (``level`` picks the compression level).
+    Text modes take ``encoding`` (reading: None reads a BOM, else UTF-8;
+    writing: None writes UTF-8), ``errors``, ``newline`` and
+    ``max_line_length`` as :class:`TextStream` does.  ``max_output`` and
+    ``max_ratio`` bound decompression (None: unlimited; set them for files
+    from untrusted sources).
+
+    Returns, without awaiting anything: a :class:`FileStream` (``"rb"``,
+    ``"wb"`` ...), wrapped in a :class:`DecompressStream` or
+    :class:`CompressStream` when ``compression`` is given, wrapped in a
+    :class:`TextStream` in text modes.  Use it as ``async with tidal.open(...)
+    as f`` or iterate it directly: ``async for line in tidal.open(path, "rt")``.
+    The file is opened on first use (or on ``async with``) in a worker
+    thread; errors opening it (``FileNotFoundError`` ...) are raised there.
+    """
+    kind, text = _parse_mode(mode)
+    if compression is not None and compression.strip().lower() not in COMPRESSIONS:
+        raise ValueError(f"compression must be None or one of {', '.join(COMPRESSIONS)}, not {compression!r}")
+    if not text and (encoding is not None or newline is not None):
+        raise ValueError("encoding and newline apply to text modes only ('rt', 'wt' ...)")
+    raw = FileStream(file, kind + "b", read_size=read_size)
+    if kind == "r":
+        source: ReceiveStream = raw
+        if compression is not None:
+            source = DecompressStream(raw, compression, max_output=max_output, max_ratio=max_ratio, read_size=read_size)
+        if not text:
+            return source
+        return TextStream(source, encoding, errors, newline, max_line_length=max_line_length)
+    sink: SendStream = raw
+    if compression is not None:
+        sink = CompressStream(raw, compression, level=level, flush_each_send=False)
+    if not text:
+        return sink
+    return TextStream(sink, encoding, errors, newline, max_line_length=max_line_length)
+
+
+def _parse_mode(mode: str) -> tuple[str, bool]:
+    """``"rt"`` -> ``("r", True)``; refuses ``"+"``, ``"U"`` and anything else."""
+    kinds = [c for c in mode if c in "rwax"]
+    flags = set(mode) - set("rwax")
+    if len(kinds) != 1 or len(mode) > 2 or not flags <= {"b", "t"} or flags == {"b", "t"}:
+        raise ValueError(f"invalid mode {mode!r}: use 'rb', 'rt', 'wb', 'wt', 'ab', 'at', 'xb' or 'xt'")
+    return kinds[0], "b" not in flags
