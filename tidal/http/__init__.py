@@ -13,7 +13,53 @@ from ._headers import Headers, HeadersLike
 #   (what ``await tidal.http.get(url)`` returns), so the names never clash.
 # Each side adds its imports and ``__all__`` entries in its own block below.
 
+# --- client (tidal/http/_client) ---
+from ._client import (
+    URL,
+    Auth,
+    BasicAuth,
+    Client,
+    ClientClosed,
+    ClientRequest,
+    ClientResponse,
+    ConnectError,
+    ConnectTimeout,
+    DecodingError,
+    DigestAuth,
+    HTTPError,
+    HTTPStatusError,
+    HTTPTimeout,
+    InvalidURL,
+    Limits,
+    PoolTimeout,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    RequestError,
+    ResponseConsumed,
+    Timeout,
+    Timing,
+    TLSError,
+    TooManyRedirects,
+    TotalTimeout,
+    TransportError,
+    WriteError,
+    WriteTimeout,
+    delete,
+    get,
+    head,
+    options,
+    patch,
+    post,
+    put,
+    request,
+    urlopen,
+)
+from ._client import __all__ as _CLIENT_NAMES
+# --- end client ---
+
 __all__ = [
     "Headers",
     "HeadersLike",
+    *_CLIENT_NAMES,
 ]

@@ -1,0 +1,437 @@
+"""``Client``: the pool, the request loop (auth, cookies, redirects, retries) and streaming responses.
+
+Theory of operation.  ``send`` fixes the request's deadlines, then loops:
+send one request (:meth:`Client._send_once`), store cookies, answer a Digest
+challenge, follow a redirect.  ``_send_once`` gets a connection from the
+pool -- an idle one that passed the staleness check, or a reserved slot it
+fills by connecting -- sends the request and waits for the head.  The body
+stays on the connection; a :class:`_PooledBody` hands it out and, at its
+end, checks the connection back in (or closes it when the engine says it
+cannot be reused).  Every failure or cancellation before that point closes
+the connection after freeing its slot synchronously, so neither a slot nor a
+half-read connection can leak.
+
+A request on a *reused* connection that fails before a single response byte
+arrived is retried once on a new connection when it is idempotent and its
+body can be sent again: the server closed the idle connection just as the
+request went out (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from http.cookiejar import CookieJar
+from types import TracebackType
+from typing import Any
+
+from ... import __version__
+from ...dns import Resolver
+from ...protocols.compression import accept_encoding
+from ...protocols.http import HTTPLimits, Request
+from .._headers import Headers, HeadersLike
+from ._auth import Auth, AuthTypes, BasicAuth, coerce_auth
+from ._body import BodyContent, FileSpec, FormData
+from ._connection import Connection
+from ._cookies import add_cookie_header, extract_cookies
+from ._decoding import BodyDecoder
+from ._errors import (
+    ClientClosed,
+    ConnectError,
+    HTTPTimeout,
+    ReadError,
+    RemoteProtocolError,
+    TooManyRedirects,
+    TransportError,
+    WriteError,
+)
+from ._limits import DEFAULT_LIMITS, Limits
+from ._models import ClientRequest, ClientResponse, Timing
+from ._open import ConnectOptions, open_connection
+from ._pool import CONNECT, ConnectionPool, close_all
+from ._redirects import next_request
+from ._timeouts import DEFAULT_TIMEOUT, Deadlines, Timeout, TimeoutLike
+from ._tls import CertTypes, VerifyTypes, create_ssl_context
+from ._urls import URL, Origin, QueryParams, parse_url
+
+__all__ = ["Client", "USER_AGENT"]
+
+USER_AGENT = f"tidal/{__version__}"
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_DRAIN_LIMIT = 64 * 1024  # redirect bodies up to this size are read so the connection can be reused
+_UNSET: Any = object()
+
+
+class Client:
+    """An HTTP/1.1 client with a connection pool; use ``async with Client() as client``.
+
+    ``base_url`` resolves relative request URLs; ``headers`` are sent with
+    every request; ``timeout`` is a :class:`Timeout` (or a number for every
+    phase budget, or None); ``limits`` bounds the pool (:class:`Limits`);
+    ``verify``/``cert`` configure TLS; ``follow_redirects``/``max_redirects``
+    the redirect policy; ``retries`` how many times a failed *connection
+    attempt* is retried; ``resolver`` a :class:`tidal.dns.Resolver` (default:
+    the loop's ``getaddrinfo``); ``auth`` Basic or Digest credentials;
+    ``cookies`` an :class:`http.cookiejar.CookieJar`; ``uds`` a Unix socket
+    path that every connection goes to.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        headers: HeadersLike | None = None,
+        timeout: TimeoutLike = DEFAULT_TIMEOUT,
+        limits: Limits = DEFAULT_LIMITS,
+        http_limits: HTTPLimits | None = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        follow_redirects: bool = True,
+        max_redirects: int = 10,
+        retries: int = 0,
+        resolver: Resolver | None = None,
+        auth: AuthTypes | None = None,
+        cookies: CookieJar | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+    ) -> None:
+        self.base_url: URL | None = parse_url(base_url) if base_url is not None else None
+        self.headers = Headers({"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": accept_encoding()})
+        self.headers.update(Headers(headers))
+        self.timeout = Timeout.coerce(timeout)
+        self.limits = limits
+        self.follow_redirects = follow_redirects
+        if max_redirects < 0 or retries < 0:
+            raise ValueError("max_redirects and retries must be >= 0")
+        self.max_redirects = max_redirects
+        self.retries = retries
+        self.auth = coerce_auth(auth)
+        self.cookies = cookies if cookies is not None else CookieJar()
+        self._verify, self._cert = verify, cert
+        self._options = ConnectOptions(
+            ssl_context=None, http_limits=http_limits or HTTPLimits(), resolver=resolver, uds=uds,
+            local_address=local_address,
+        )
+        self._pool: ConnectionPool[Connection] = ConnectionPool(limits)
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close idle connections and refuse new requests; responses being streamed finish first."""
+        self._closed = True
+        await self._pool.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._closed
+
+    @property
+    def pool_state(self) -> dict[str, int]:
+        """Connection counts: ``open`` (slots in use or idle), ``idle`` and ``waiting``."""
+        state = self._pool.state
+        return {"open": state.open_count, "idle": state.idle_count, "waiting": state.waiting_count}
+
+    # -- the request API ------------------------------------------------------------
+
+    def build_request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeadersLike | None = None,
+        content: BodyContent | None = None,
+        data: FormData | None = None,
+        json: Any = None,
+        files: Mapping[str, FileSpec] | None = None,
+    ) -> ClientRequest:
+        """A :class:`ClientRequest` with the client's base URL and default headers applied."""
+        full_url = parse_url(url, base=self.base_url, params=params)
+        merged = self.headers.copy()
+        for name, value in Headers(headers).fields():
+            merged[name] = value
+        return ClientRequest(method, full_url, headers=merged, content=content, data=data, json=json, files=files)
+
+    async def request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeadersLike | None = None,
+        content: BodyContent | None = None,
+        data: FormData | None = None,
+        json: Any = None,
+        files: Mapping[str, FileSpec] | None = None,
+        auth: AuthTypes | None = _UNSET,
+        timeout: TimeoutLike = _UNSET,
+        follow_redirects: bool | None = None,
+    ) -> ClientResponse:
+        """Send a request and read the whole response body; the connection goes back to the pool."""
+        request = self.build_request(method, url, params=params, headers=headers, content=content, data=data,
+                                     json=json, files=files)
+        return await self.send(request, auth=auth, timeout=timeout, follow_redirects=follow_redirects)
+
+    async def get(self, url: str | URL, **options: Any) -> ClientResponse:
+        """``request("GET", url, ...)``."""
+        return await self.request("GET", url, **options)
+
+    async def head(self, url: str | URL, **options: Any) -> ClientResponse:
+        """``request("HEAD", url, ...)``."""
+        return await self.request("HEAD", url, **options)
+
+    async def options(self, url: str | URL, **options: Any) -> ClientResponse:
+        """``request("OPTIONS", url, ...)``."""
+        return await self.request("OPTIONS", url, **options)
+
+    async def post(self, url: str | URL, **options: Any) -> ClientResponse:
+        """``request("POST", url, ...)``."""
+        return await self.request("POST", url, **options)
+
+    async def put(self, url: str | URL, **options: Any) -> ClientResponse:
+        """``request("PUT", url, ...)``."""
+        return await self.request("PUT", url, **options)
+
+    async def patch(self, url: str | URL, **options: Any) -> ClientResponse:
+        """``request("PATCH", url, ...)``."""
+        return await self.request("PATCH", url, **options)
+
+    async def delete(self, url: str | URL, **options: Any) -> ClientResponse:
+        """``request("DELETE", url, ...)``."""
+        return await self.request("DELETE", url, **options)
+
+    @asynccontextmanager
+    async def stream(self, method: str, url: str | URL, **options: Any) -> AsyncIterator[ClientResponse]:
+        """``async with client.stream("GET", url) as response:`` -- the body is read by the caller.
+
+        Takes the arguments of :meth:`request`.  The total timeout keeps
+        running until the body is consumed or the block exits.
+        """
+        send_options = {name: options.pop(name) for name in ("auth", "timeout", "follow_redirects") if name in options}
+        request = self.build_request(method, url, **options)
+        response = await self.send(request, stream=True, **send_options)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def send(
+        self,
+        request: ClientRequest,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | None = _UNSET,
+        timeout: TimeoutLike = _UNSET,
+        follow_redirects: bool | None = None,
+    ) -> ClientResponse:
+        """Send ``request`` (following redirects) and return the response.
+
+        With ``stream=False`` the body is read before returning; with
+        ``stream=True`` the caller reads it and must close the response.
+        """
+        if self._closed:
+            raise ClientClosed("the client was closed; create a new one")
+        deadlines = Deadlines(self.timeout if timeout is _UNSET else Timeout.coerce(timeout), request)
+        credentials = self.auth if auth is _UNSET else coerce_auth(auth)
+        if credentials is None and request.url.username:
+            credentials = BasicAuth(request.url.username, request.url.password)
+        if credentials is not None:
+            credentials.apply(request.method, request.url.target, request.headers)
+        follow = self.follow_redirects if follow_redirects is None else follow_redirects
+        response = await self._send_following(request, deadlines, credentials, follow)
+        if not stream:
+            try:
+                await response.read()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+    async def _send_following(
+        self, request: ClientRequest, deadlines: Deadlines, credentials: Auth | None, follow: bool
+    ) -> ClientResponse:
+        history: list[ClientResponse] = []
+        while True:
+            deadlines.request = request
+            response = await self._send_authenticated(request, deadlines, credentials)
+            following = next_request(request, response) if follow else None
+            if following is None:
+                response.history = history
+                return response
+            if len(history) >= self.max_redirects:
+                await response.aclose()
+                raise TooManyRedirects(f"more than {self.max_redirects} redirects (last: {request.url})",
+                                       request=request)
+            await _drain(response)
+            history.append(response)
+            request = following
+
+    async def _send_authenticated(self, request: ClientRequest, deadlines: Deadlines, auth: Auth | None) -> ClientResponse:
+        response = await self._send_with_cookies(request, deadlines)
+        if auth is None or response.status != 401 or (request.body is not None and not request.body.replayable):
+            return response
+        retry_headers = auth.retry_headers(request.method, request.url.target, request.headers, response.headers)
+        if retry_headers is None:
+            return response
+        await _drain(response)
+        retry = ClientRequest.derived(request.method, request.url, retry_headers, request.body)
+        return await self._send_with_cookies(retry, deadlines)
+
+    async def _send_with_cookies(self, request: ClientRequest, deadlines: Deadlines) -> ClientResponse:
+        add_cookie_header(self.cookies, request.method, request.url, request.headers)
+        response = await self._send_once(request, deadlines)
+        extract_cookies(self.cookies, request.method, request.url, request.headers, response.headers)
+        return response
+
+    # -- one exchange ------------------------------------------------------------------
+
+    async def _send_once(self, request: ClientRequest, deadlines: Deadlines) -> ClientResponse:
+        if self._closed:
+            raise ClientClosed("the client was closed; create a new one")
+        head = _request_head(request)
+        timing = Timing()
+        replayable = request.method in _IDEMPOTENT and (request.body is None or request.body.replayable)
+        while True:
+            connection = await self._connection_for(request.url.origin, deadlines, timing)
+            reused = connection.cycles > 0
+            try:
+                await connection.send_request(head, request.body, deadlines)
+                response_head = await connection.receive_head(deadlines)
+            except BaseException as exc:
+                await self._discard(connection)
+                if reused and replayable and connection.received_in_cycle == 0 and _died_while_idle(exc):
+                    continue
+                raise
+            break
+        timing.ttfb = deadlines.now() - deadlines.started
+        if not reused:
+            connect_timing = connection.connect_timing
+            timing.dns, timing.connect, timing.tls = connect_timing.dns, connect_timing.connect, connect_timing.tls
+        source = _PooledBody(self._pool, connection, deadlines)
+        return ClientResponse(
+            response_head.status_code,
+            Headers(response_head.headers.raw_items()),
+            reason=response_head.reason.decode("latin-1"),
+            http_version="HTTP/" + response_head.http_version.decode("ascii"),
+            request=request,
+            source=source,
+            decoder=BodyDecoder(connection.engine.content_codings, self.limits.max_decoded_body_bytes),
+            timing=timing,
+        )
+
+    async def _connection_for(self, origin: Origin, deadlines: Deadlines, timing: Timing) -> Connection:
+        pool = self._pool
+        waited_from = deadlines.now()
+        grant = await pool.acquire(origin, lambda future: deadlines.run("pool", future))
+        timing.pool = deadlines.now() - waited_from
+        if grant is not CONNECT:
+            assert isinstance(grant, Connection)
+            return grant
+        try:
+            return await self._connect(origin, deadlines)
+        except BaseException:
+            await close_all(pool.release_slot(origin))
+            raise
+
+    async def _connect(self, origin: Origin, deadlines: Deadlines) -> Connection:
+        options = self._options
+        if origin[0] == "https" and options.ssl_context is None:
+            options = self._options = ConnectOptions(
+                create_ssl_context(self._verify, self._cert), options.http_limits, options.resolver, options.uds,
+                options.local_address, options.happy_eyeballs_delay,
+            )
+        attempt = 0
+        while True:
+            try:
+                return await open_connection(origin, options, deadlines)
+            except ConnectError as exc:
+                if attempt >= self.retries or type(exc) is not ConnectError:
+                    raise
+                attempt += 1
+
+    async def _discard(self, connection: Connection) -> None:
+        await close_all([connection, *self._pool.discard(connection)])
+
+
+class _PooledBody:
+    """A response body read from a pooled connection; gives the connection back at its end."""
+
+    __slots__ = ("_pool", "_connection", "_deadlines", "trailers")
+
+    def __init__(self, pool: ConnectionPool[Connection], connection: Connection, deadlines: Deadlines) -> None:
+        self._pool = pool
+        self._connection: Connection | None = connection
+        self._deadlines = deadlines
+        self.trailers = Headers()
+
+    async def next_chunk(self) -> bytes | None:
+        connection = self._connection
+        if connection is None:
+            return None
+        try:
+            chunk = await connection.receive_body(self._deadlines)
+        except BaseException:
+            await self.aclose()
+            raise
+        if chunk is None:
+            self.trailers = Headers(connection.trailers)
+            self._connection = None
+            if connection.finish_cycle():
+                to_close = self._pool.checkin(connection)
+            else:
+                to_close = [connection, *self._pool.discard(connection)]
+            await close_all(to_close)
+        return chunk
+
+    async def aclose(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        self._connection = None
+        await close_all([connection, *self._pool.discard(connection)])
+
+
+def _request_head(request: ClientRequest) -> Request:
+    headers = request.headers
+    fields = [(b"Host", request.url.host_header.encode("ascii"))] if "host" not in headers else []
+    fields += headers.raw()
+    body = request.body
+    if body is not None and "content-length" not in headers and "transfer-encoding" not in headers:
+        if body.length is None:
+            fields.append((b"Transfer-Encoding", b"chunked"))
+        else:
+            fields.append((b"Content-Length", str(body.length).encode("ascii")))
+    elif body is None and request.method in ("POST", "PUT", "PATCH") and "content-length" not in headers:
+        fields.append((b"Content-Length", b"0"))
+    return Request(method=request.method.encode("ascii"), target=request.url.target.encode("ascii"), headers=fields)
+
+
+def _died_while_idle(error: BaseException) -> bool:
+    """A failure that means "the server had already closed this idle connection"."""
+    return isinstance(error, (ReadError, WriteError, RemoteProtocolError))
+
+
+async def _drain(response: ClientResponse) -> None:
+    """Read a small body we do not need (to reuse the connection), else close the response."""
+    try:
+        length = int(response.headers.get("content-length", "-1"))
+    except ValueError:
+        length = -1
+    if 0 <= length <= _DRAIN_LIMIT:
+        try:
+            async for _ in response.iter_raw():
+                pass
+        except (TransportError, HTTPTimeout):
+            pass
+    await response.aclose()

@@ -1,0 +1,202 @@
+"""One pooled HTTP/1.1 connection: a byte stream plus the sans-IO engine.
+
+The engine (:class:`tidal.protocols.http.HTTPConnection`) decides framing,
+keep-alive and validity; this class only moves bytes between it and the
+stream, under the request's deadlines.  A connection is reusable only when
+both sides finished the cycle cleanly and the engine allows keep-alive;
+anything else (an error, a cancellation, a body not read to the end) closes
+it, so a half-read connection never returns to the pool.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ...protocols.http import (
+    CLIENT,
+    DONE,
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    HTTPConnection,
+    HTTPLimits,
+    InformationalResponse,
+    Request,
+    Response,
+)
+from ...streams import ByteStream
+from ._body import RequestBody
+from ._errors import RemoteProtocolError, translate
+from ._timeouts import Deadlines
+from ._urls import Origin
+
+__all__ = ["Connection", "ConnectTiming"]
+
+_RECEIVE_SIZE = 64 * 1024
+_COALESCE_LIMIT = 64 * 1024  # bodies up to this size go out in the same send as the head
+_PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
+
+
+@dataclass(slots=True)
+class ConnectTiming:
+    """Seconds spent establishing a connection (zero for a reused one)."""
+
+    dns: float = 0.0
+    connect: float = 0.0
+    tls: float = 0.0
+
+
+class Connection:
+    """A client connection to one origin; see the module docstring."""
+
+    __slots__ = ("stream", "origin", "engine", "idle_since", "cycles", "connect_timing", "trailers",
+                 "received_in_cycle",
+                 "_socket", "_buffer", "_view", "_closed")
+
+    def __init__(self, stream: ByteStream, origin: Origin, limits: HTTPLimits, timing: ConnectTiming) -> None:
+        self.stream = stream
+        self.origin = origin
+        self.engine = HTTPConnection(CLIENT, limits=limits)
+        self.idle_since = 0.0
+        self.cycles = 0
+        self.connect_timing = timing
+        self.trailers: list[tuple[bytes, bytes]] = []
+        self.received_in_cycle = 0  # bytes received since the request was sent (retry rule)
+        sock = stream.get_extra_info("socket")
+        self._socket: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        self._buffer = bytearray(_RECEIVE_SIZE)
+        self._view = memoryview(self._buffer)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        scheme, host, port = self.origin
+        return f"<Connection {scheme}://{host}:{port} cycles={self.cycles}{' closed' if self._closed else ''}>"
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`aclose`."""
+        return self._closed
+
+    def is_stale(self) -> bool:
+        """True when an idle connection can no longer carry a request.
+
+        An idle HTTP/1.1 connection must be silent: if the socket reports EOF,
+        an error, or unsolicited bytes (a 408, a TLS close_notify), the server
+        is done with it.  The check peeks without consuming or waiting.
+        """
+        sock = self._socket
+        if self._closed:
+            return True
+        if sock is None:
+            return False
+        try:
+            sock.recv(1, _PEEK_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        return True
+
+    # -- sending ---------------------------------------------------------------
+
+    async def send_request(self, head: Request, body: RequestBody | None, deadlines: Deadlines) -> None:
+        """Send the head and the body; the engine frames them (Content-Length or chunked)."""
+        engine = self.engine
+        try:
+            data = engine.send(head)
+            in_memory = body.in_memory if body is not None else b""
+            if in_memory is not None and len(in_memory) <= _COALESCE_LIMIT:
+                if in_memory:
+                    data += engine.send(Data(data=in_memory))
+                await self._write(data + engine.send(EndOfMessage()), deadlines)
+                return
+            await self._write(data, deadlines)
+            assert body is not None
+            async for chunk in body.chunks():
+                await self._write(engine.send(Data(data=chunk)), deadlines)
+            await self._write(engine.send(EndOfMessage()), deadlines)
+        except BaseException as exc:
+            error = translate(exc, "write", deadlines.request)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def _write(self, data: bytes, deadlines: Deadlines) -> None:
+        if data:
+            await deadlines.run("write", self.stream.send_all(data))
+
+    # -- receiving -------------------------------------------------------------
+
+    async def _receive(self, deadlines: Deadlines) -> None:
+        count = await deadlines.run("read", self.stream.receive_into(self._view))
+        self.received_in_cycle += count
+        self.engine.receive_data(self._view[:count] if count else b"")
+
+    async def receive_head(self, deadlines: Deadlines) -> Response:
+        """Wait for the final response head, skipping 1xx interim responses."""
+        engine = self.engine
+        try:
+            while True:
+                event = engine.next_event()
+                if event is NEED_DATA:
+                    await self._receive(deadlines)
+                elif isinstance(event, Response):
+                    return event
+                elif not isinstance(event, InformationalResponse):
+                    raise RemoteProtocolError(
+                        f"server closed the connection before sending a response ({type(event).__name__})",
+                        request=deadlines.request,
+                    )
+        except BaseException as exc:
+            error = translate(exc, "read", deadlines.request)
+            if error is exc:
+                raise
+            raise error from exc
+
+    async def receive_body(self, deadlines: Deadlines) -> bytes | None:
+        """The next piece of the body, or None after its end (trailers are then in :attr:`trailers`)."""
+        engine = self.engine
+        try:
+            while True:
+                event = engine.next_event()
+                cls = event.__class__
+                if cls is Data:
+                    return bytes(event.data)  # type: ignore[union-attr]
+                if cls is EndOfMessage:
+                    self.trailers = list(event.headers)  # type: ignore[union-attr]
+                    return None
+                if event is NEED_DATA:
+                    await self._receive(deadlines)
+                else:
+                    raise RemoteProtocolError(
+                        f"unexpected {type(event).__name__} in the response body", request=deadlines.request
+                    )
+        except BaseException as exc:
+            error = translate(exc, "read", deadlines.request)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def finish_cycle(self) -> bool:
+        """After a whole response: True (and ready for the next request) if reusable."""
+        engine = self.engine
+        if self._closed or not engine.keep_alive or engine.our_state is not DONE or engine.their_state is not DONE:
+            return False
+        engine.start_next_cycle()
+        self.cycles += 1
+        self.received_in_cycle = 0
+        return True
+
+    async def aclose(self) -> None:
+        """Close the stream; idempotent, and it closes even when cancelled."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.stream.aclose()
+
+
+def raw_headers(fields: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Engine header pairs as Latin-1 text pairs."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in fields]

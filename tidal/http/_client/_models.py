@@ -1,0 +1,317 @@
+"""``ClientRequest`` and ``ClientResponse``: what the client sends and what it hands back.
+
+A response's body is pulled on demand from a :class:`BodySource` (the pooled
+connection under the request's deadlines) through the content decoder.  The
+body can be read whole (:meth:`ClientResponse.read`, ``text``, ``json``) or
+streamed once (``iter_bytes``, ``iter_raw``, ``iter_text``, ``iter_lines``);
+the connection returns to the pool when the body has been read to its end,
+and is closed when the response is closed earlier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from ...protocols.text import LineDecoder, TextDecoder, TextError, charset_from_content_type
+from .._headers import Headers, HeadersLike
+from ._body import BodyContent, FileSpec, FormData, RequestBody, encode_request_body
+from ._decoding import BodyDecoder
+from ._errors import DecodingError, HTTPStatusError, ResponseConsumed
+from ._urls import URL, QueryParams, parse_url
+
+__all__ = ["ClientRequest", "ClientResponse", "Timing", "BodySource"]
+
+_REASONS = {
+    200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content", 301: "Moved Permanently",
+    302: "Found", 303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    408: "Request Timeout", 413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+
+class ClientRequest:
+    """An HTTP request to send: method, absolute URL, headers and an optional body.
+
+    The body is one of ``content`` (bytes, str, a binary file, an iterable
+    or async iterable of bytes), ``data`` (a form, URL-encoded; multipart
+    with ``files``), ``json`` (any JSON-serializable value).
+    """
+
+    __slots__ = ("method", "url", "headers", "body")
+
+    def __init__(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryParams | None = None,
+        headers: HeadersLike | None = None,
+        content: BodyContent | None = None,
+        data: FormData | None = None,
+        json: Any = None,
+        files: Mapping[str, FileSpec] | None = None,
+    ) -> None:
+        self.method = method.upper()
+        self.url: URL = parse_url(url, params=params)
+        self.headers = Headers(headers)
+        body_headers, self.body = encode_request_body(content, data, json, files)
+        for name, value in body_headers:
+            if name not in self.headers:
+                self.headers[name] = value
+
+    def __repr__(self) -> str:
+        return f"<ClientRequest {self.method} {self.url}>"
+
+    @classmethod
+    def derived(cls, method: str, url: URL, headers: Headers, body: RequestBody | None) -> ClientRequest:
+        """A request built from parts (redirects and retries)."""
+        request = cls.__new__(cls)
+        request.method, request.url, request.headers, request.body = method, url, headers, body
+        return request
+
+
+@dataclass(slots=True)
+class Timing:
+    """Where the time went, in seconds.
+
+    ``dns``, ``connect`` and ``tls`` are zero when a pooled connection was
+    reused; ``pool`` is the wait for a connection slot; ``ttfb`` runs from the
+    start of the request to the first byte of the response head; ``total``
+    until the body was consumed or the response closed (None before).
+    """
+
+    dns: float = 0.0
+    connect: float = 0.0
+    tls: float = 0.0
+    pool: float = 0.0
+    ttfb: float = 0.0
+    total: float | None = None
+
+
+class BodySource(Protocol):
+    """Where a response body comes from (a pooled connection, or memory)."""
+
+    trailers: Headers
+
+    async def next_chunk(self) -> bytes | None:
+        """The next transfer-decoded piece of the body; None at its end."""
+
+    async def aclose(self) -> None:
+        """Stop reading; the connection is closed unless the body was complete."""
+
+
+class _EmptySource:
+    trailers = Headers()
+
+    async def next_chunk(self) -> bytes | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ClientResponse:
+    """A response: status, headers and a body read on demand.
+
+    Use it as an async context manager (or call :meth:`aclose`) when
+    streaming with ``client.stream(...)``; responses from ``client.get()``
+    and friends are already read and closed.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        headers: HeadersLike,
+        *,
+        reason: str = "",
+        http_version: str = "HTTP/1.1",
+        request: ClientRequest | None = None,
+        url: URL | None = None,
+        source: BodySource | None = None,
+        decoder: BodyDecoder | None = None,
+        timing: Timing | None = None,
+        content: bytes | None = None,
+    ) -> None:
+        self.status = status
+        self.reason = reason or _REASONS.get(status, "")
+        self.http_version = http_version
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.request = request
+        self.url = url if url is not None else (request.url if request is not None else None)
+        self.history: list[ClientResponse] = []
+        self.timing = timing if timing is not None else Timing()
+        self.trailers = Headers()
+        self._source: BodySource = source if source is not None else _EmptySource()
+        self._decoder = decoder if decoder is not None else BodyDecoder((), None)
+        self._content = content
+        self._started = asyncio.get_running_loop().time() - self.timing.ttfb
+        self._streamed = content is not None
+        self._closed = content is not None
+        if content is not None:
+            self.timing.total = self.timing.ttfb
+
+    def __repr__(self) -> str:
+        return f"<ClientResponse [{self.status} {self.reason}]>"
+
+    # -- status ------------------------------------------------------------------
+
+    @property
+    def is_success(self) -> bool:
+        """True for 2xx."""
+        return 200 <= self.status < 300
+
+    @property
+    def is_redirect(self) -> bool:
+        """True for a 3xx with a Location header."""
+        return 300 <= self.status < 400 and "location" in self.headers
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from sending the request to the end of the body (so far, while still streaming)."""
+        if self.timing.total is not None:
+            return self.timing.total
+        return asyncio.get_running_loop().time() - self._started
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the body was read to the end or the response closed."""
+        return self._closed
+
+    @property
+    def encoding(self) -> str | None:
+        """The charset declared in ``Content-Type``, or None."""
+        return charset_from_content_type(self.headers.get("content-type", ""))
+
+    def raise_for_status(self) -> ClientResponse:
+        """Raise :class:`HTTPStatusError` for a 4xx or 5xx status; return self otherwise."""
+        if self.status < 400:
+            return self
+        kind = "client error" if self.status < 500 else "server error"
+        assert self.request is not None
+        raise HTTPStatusError(
+            f"{self.status} {self.reason} ({kind}) for {self.request.method} {self.url}",
+            request=self.request,
+            response=self,
+        )
+
+    # -- the body ------------------------------------------------------------------
+
+    @property
+    def content(self) -> bytes:
+        """The decoded body after :meth:`read` (raises :class:`ResponseConsumed` before)."""
+        if self._content is None:
+            raise ResponseConsumed("the body has not been read: await response.read() first")
+        return self._content
+
+    async def read(self) -> bytes:
+        """The whole decoded body (read once, then cached)."""
+        if self._content is None:
+            self._content = b"".join([chunk async for chunk in self.iter_bytes()])
+        return self._content
+
+    async def text(self, encoding: str | None = None, errors: str = "replace") -> str:
+        """The body as text: ``encoding``, else the declared charset, else a BOM, else UTF-8."""
+        content = await self.read()
+        decoder = TextDecoder(encoding or self.encoding, errors)
+        try:
+            return decoder.decode(content, final=True)
+        except TextError as exc:
+            raise DecodingError(f"cannot decode the response text: {exc}", request=self.request) from exc
+
+    async def json(self, **options: Any) -> Any:
+        """The body parsed as JSON (UTF-8/16/32 detected as RFC 8259 allows)."""
+        content = await self.read()
+        try:
+            return jsonlib.loads(content, **options)
+        except ValueError as exc:
+            raise DecodingError(f"the response body is not valid JSON: {exc}", request=self.request) from exc
+
+    async def iter_raw(self) -> AsyncIterator[bytes]:
+        """The body as received, content-coding not undone (transfer framing is)."""
+        self._start_streaming()
+        try:
+            while (chunk := await self._source.next_chunk()) is not None:
+                yield chunk
+            self._finish()
+        finally:
+            await self.aclose()
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """The decoded body, piece by piece, as it arrives."""
+        if self._content is not None:
+            if self._content:
+                yield self._content
+            return
+        self._start_streaming()
+        decoder = self._decoder
+        try:
+            while (chunk := await self._source.next_chunk()) is not None:
+                for piece in decoder.feed(chunk):
+                    yield piece
+            decoder.finish()
+            self._finish()
+        finally:
+            await self.aclose()
+
+    async def iter_text(self, encoding: str | None = None, errors: str = "replace") -> AsyncIterator[str]:
+        """The decoded body as text pieces (charset as in :meth:`text`)."""
+        decoder = TextDecoder(encoding or self.encoding, errors)
+        try:
+            async for chunk in self.iter_bytes():
+                if text := decoder.decode(chunk):
+                    yield text
+            if text := decoder.decode(b"", final=True):
+                yield text
+        except TextError as exc:
+            raise DecodingError(f"cannot decode the response text: {exc}", request=self.request) from exc
+
+    async def iter_lines(
+        self, encoding: str | None = None, errors: str = "replace", *, keepends: bool = False,
+        max_line_length: int | None = 1024 * 1024,
+    ) -> AsyncIterator[str]:
+        """The decoded body line by line (universal newlines), however the bytes were split.
+
+        A line longer than ``max_line_length`` characters raises :class:`DecodingError`.
+        """
+        decoder = LineDecoder(encoding or self.encoding, errors, keepends=keepends, max_line_length=max_line_length)
+        try:
+            async for chunk in self.iter_bytes():
+                for line in decoder.feed(chunk):
+                    yield line
+            for line in decoder.finish():
+                yield line
+        except TextError as exc:
+            raise DecodingError(f"cannot split the response into lines: {exc}", request=self.request) from exc
+
+    def _start_streaming(self) -> None:
+        if self._streamed:
+            raise ResponseConsumed("the response body was already streamed or the response is closed")
+        self._streamed = True
+
+    def _finish(self) -> None:
+        self.trailers = self._source.trailers
+
+    async def aclose(self) -> None:
+        """Close the response; an unread body closes its connection instead of reusing it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._streamed = True
+        try:
+            await self._source.aclose()
+        finally:
+            self.timing.total = asyncio.get_running_loop().time() - self._started
+
+    async def __aenter__(self) -> ClientResponse:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,136 @@
+"""Timeouts: four per-phase budgets and one total deadline.
+
+Theory of operation.  A request runs through phases -- waiting for a pooled
+connection (``pool``), resolving, connecting and the TLS handshake
+(``connect``), sending (``write``: each send may wait that long) and
+receiving (``read``: each receive may wait that long for the next bytes).
+``total`` is one absolute deadline fixed when the request starts; it covers
+every phase, the whole body included (for a streamed response, until the body
+is consumed or the response closed), so a server that drips one byte a
+second is cut off by it even though no single read times out.
+
+Each await picks the earlier of "now + the phase budget" and the total
+deadline, and the expiry raises the type of whichever of the two was
+binding.  Nothing here polls: one ``asyncio.timeout_at`` per await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from ._errors import ConnectTimeout, HTTPTimeout, PoolTimeout, ReadTimeout, TotalTimeout, WriteTimeout
+
+if TYPE_CHECKING:
+    from ._models import ClientRequest
+
+__all__ = ["Timeout", "TimeoutLike", "Deadlines", "DEFAULT_TIMEOUT"]
+
+_T = TypeVar("_T")
+_PHASE_ERRORS: dict[str, type[HTTPTimeout]] = {
+    "connect": ConnectTimeout,
+    "read": ReadTimeout,
+    "write": WriteTimeout,
+    "pool": PoolTimeout,
+}
+_PHASE_WORDS = {
+    "connect": "connecting (name resolution, TCP and TLS)",
+    "read": "waiting for response bytes",
+    "write": "sending the request",
+    "pool": "waiting for a free connection in the pool",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Time budgets in seconds; ``None`` disables one.
+
+    ``connect``: resolution + TCP connect + TLS handshake of a new connection.
+    ``read``: the longest wait for the next bytes of the response.
+    ``write``: the longest wait for one send to complete.
+    ``pool``: the longest wait for a connection slot when the pool is full.
+    ``total``: one deadline for the whole exchange, from the call to the last
+    body byte (or closing a streamed response), redirects included.
+    """
+
+    connect: float | None = 10.0
+    read: float | None = 30.0
+    write: float | None = 30.0
+    pool: float | None = 10.0
+    total: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "write", "pool", "total"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"Timeout.{name} must be a positive number or None, not {value!r}")
+
+    @classmethod
+    def coerce(cls, value: TimeoutLike) -> Timeout:
+        """A :class:`Timeout` from a ``Timeout``, a number (every phase budget) or None (no limits)."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(connect=None, read=None, write=None, pool=None, total=None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(connect=value, read=value, write=value, pool=value)
+        raise TypeError(f"timeout must be a Timeout, a number or None, not {type(value).__name__}")
+
+
+TimeoutLike = Timeout | float | None
+DEFAULT_TIMEOUT = Timeout()
+
+
+class Deadlines:
+    """One exchange's clock: the total deadline, fixed at creation, and the phase budgets."""
+
+    __slots__ = ("timeout", "started", "total_at", "request", "_loop")
+
+    def __init__(self, timeout: Timeout, request: ClientRequest | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.timeout = timeout
+        self.request = request
+        self.started = self._loop.time()
+        self.total_at = None if timeout.total is None else self.started + timeout.total
+
+    def now(self) -> float:
+        """The loop's clock."""
+        return self._loop.time()
+
+    def limit(self, phase: str) -> tuple[float | None, type[HTTPTimeout]]:
+        """The absolute deadline for an await in ``phase`` and the error its expiry raises."""
+        budget: float | None = getattr(self.timeout, phase)
+        phase_at = None if budget is None else self._loop.time() + budget
+        total_at = self.total_at
+        if total_at is not None and (phase_at is None or total_at <= phase_at):
+            return total_at, TotalTimeout
+        return phase_at, _PHASE_ERRORS[phase]
+
+    async def run(self, phase: str, awaitable: Awaitable[_T]) -> _T:
+        """Await ``awaitable`` within ``phase``'s budget and the total deadline."""
+        at, error = self.limit(phase)
+        if at is None:
+            return await awaitable
+        scope = asyncio.timeout_at(at)
+        try:
+            async with scope:
+                return await awaitable
+        except TimeoutError as exc:
+            if not scope.expired() or isinstance(exc, HTTPTimeout):
+                raise
+            raise self.expired(phase, error) from None
+
+    def expired(self, phase: str, error: type[HTTPTimeout]) -> HTTPTimeout:
+        """The exception for an expiry of ``error``'s kind while in ``phase``."""
+        if error is TotalTimeout:
+            message = f"total timeout of {self.timeout.total:g} s expired while {_PHASE_WORDS[phase]}"
+        else:
+            message = f"{phase} timeout of {getattr(self.timeout, phase):g} s expired while {_PHASE_WORDS[phase]}"
+        return error(message, request=self.request)
+
+    def check(self, phase: str) -> None:
+        """Raise :class:`TotalTimeout` at once if the total deadline has already passed."""
+        if self.total_at is not None and self._loop.time() >= self.total_at:
+            raise self.expired(phase, TotalTimeout)
