@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tidal._cli import demo
+from tidal._cli import demo, dig
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = (demo,)
+_SUBCOMMANDS = (demo, dig)
 
 
 def build_parser() -> argparse.ArgumentParser:
