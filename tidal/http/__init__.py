@@ -13,6 +13,34 @@ from ._headers import Headers, HeadersLike
 #   (what ``await tidal.http.get(url)`` returns), so the names never clash.
 # Each side adds its imports and ``__all__`` entries in its own block below.
 
+# --- server (tidal/http/_server) ---
+from ._server import (
+    ASGIApp,
+    ClientDisconnected,
+    Handler,
+    Request,
+    RequestTimeout,
+    Response,
+    Server,
+    ServerLimits,
+    ServerTimeouts,
+    serve,
+)
+
+_SERVER_NAMES = [
+    "ASGIApp",
+    "ClientDisconnected",
+    "Handler",
+    "Request",
+    "RequestTimeout",
+    "Response",
+    "Server",
+    "ServerLimits",
+    "ServerTimeouts",
+    "serve",
+]
+# --- end server ---
+
 # --- client (tidal/http/_client) ---
 from ._client import (
     URL,
@@ -61,5 +89,6 @@ from ._client import __all__ as _CLIENT_NAMES
 __all__ = [
     "Headers",
     "HeadersLike",
+    *_SERVER_NAMES,
     *_CLIENT_NAMES,
 ]

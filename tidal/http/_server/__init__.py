@@ -1,0 +1,23 @@
+"""The HTTP/1.1 server behind :func:`tidal.http.serve` (see ``docs/http-server.md``)."""
+
+from ._asgi import ASGIApp
+from ._errors import ClientDisconnected, RequestTimeout
+from ._limits import ServerLimits, ServerTimeouts
+from ._native import Handler
+from ._request import Request
+from ._response import Response
+from ._serve import serve
+from ._server import Server
+
+__all__ = [
+    "ASGIApp",
+    "ClientDisconnected",
+    "Handler",
+    "Request",
+    "RequestTimeout",
+    "Response",
+    "Server",
+    "ServerLimits",
+    "ServerTimeouts",
+    "serve",
+]

@@ -1,0 +1,170 @@
+"""``Request``: what a native handler receives, with a body read on demand."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote
+
+from .._headers import Headers
+
+__all__ = ["Request", "BodySource"]
+
+
+class BodySource(Protocol):
+    """Where a request's body comes from (the connection, or a test)."""
+
+    @property
+    def body_complete(self) -> bool:
+        """True once the whole body (and its trailers) has been received."""
+
+    @property
+    def trailers(self) -> list[tuple[bytes, bytes]]:
+        """The trailer fields of a chunked body, once complete."""
+
+    async def next_body_chunk(self) -> bytes:
+        """The next piece of the body; ``b""`` once the body has ended."""
+
+    def body_ended(self) -> bool:
+        """Whether the body is over, looking only at bytes already received."""
+
+
+class Request:
+    """One HTTP request, handed to ``async def handler(request) -> Response``.
+
+    The head is parsed and validated before the handler runs; the body is not
+    read until the handler asks for it (``async for chunk in
+    request.stream()``, ``await request.read()``, ``await request.json()``),
+    and only then does the server answer ``Expect: 100-continue``.  Reading
+    the body can raise :class:`~tidal.protocols.http.HTTPRemoteProtocolError`
+    (bad framing, 413 over the size limit) or
+    :class:`~tidal.http.RequestTimeout` (408); letting either propagate makes
+    the server answer with its ``status`` and close the connection.
+    """
+
+    __slots__ = (
+        "method",
+        "target",
+        "http_version",
+        "client",
+        "server",
+        "scheme",
+        "_raw_headers",
+        "_headers",
+        "_source",
+        "_body",
+        "_streamed",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: bytes,
+        raw_headers: list[tuple[bytes, bytes]],
+        source: BodySource,
+        *,
+        http_version: str = "1.1",
+        client: tuple[str, int] | None = None,
+        server: tuple[str, int] | None = None,
+        scheme: str = "http",
+    ) -> None:
+        self.method = method
+        """The request method, e.g. ``"GET"``."""
+        self.target = target
+        """The request target exactly as sent, e.g. ``b"/a%20b?x=1"``."""
+        self.http_version = http_version
+        """``"1.1"`` or ``"1.0"``."""
+        self.client = client
+        """The client's (host, port), when known."""
+        self.server = server
+        """The local (host, port) the request arrived on, when known."""
+        self.scheme = scheme
+        """``"http"`` or ``"https"``."""
+        self._raw_headers = raw_headers
+        self._headers: Headers | None = None
+        self._source = source
+        self._body: bytes | None = None
+        self._streamed = False
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.target.decode('latin-1')!r}>"
+
+    @property
+    def headers(self) -> Headers:
+        """The request's header fields (built on first access)."""
+        if self._headers is None:
+            self._headers = Headers(self._raw_headers)
+        return self._headers
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The header fields as received: (lowercased name, value) byte pairs."""
+        return self._raw_headers
+
+    @property
+    def raw_path(self) -> bytes:
+        """The path part of the target, still percent-encoded."""
+        return self.target.partition(b"?")[0]
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path (UTF-8, undecodable bytes replaced)."""
+        return unquote(self.raw_path.decode("latin-1"), errors="replace")
+
+    @property
+    def query_string(self) -> bytes:
+        """The raw query, without the ``?``."""
+        return self.target.partition(b"?")[2]
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        """The query decoded into (name, value) pairs, in order."""
+        return parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
+
+    @property
+    def trailers(self) -> Headers:
+        """Trailer fields sent after a chunked body (empty until the body is read)."""
+        return Headers(self._source.trailers)
+
+    @property
+    def body_complete(self) -> bool:
+        """True once the whole body has been received."""
+        return self._source.body_complete
+
+    @property
+    def body_source(self) -> BodySource:
+        """Where the body comes from (front ends such as the ASGI adapter read it directly)."""
+        return self._source
+
+    def stream(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, piece by piece; the body can be streamed only once."""
+        if self._body is not None:
+            return _replay(self._body)
+        if self._streamed:
+            raise RuntimeError("the request body was already consumed by stream()")
+        self._streamed = True
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while chunk := await self._source.next_body_chunk():
+            yield chunk
+
+    async def read(self) -> bytes:
+        """The whole body (kept, so later calls return it again)."""
+        if self._body is None:
+            self._body = b"".join([chunk async for chunk in self.stream()])
+        return self._body
+
+    async def text(self, encoding: str = "utf-8") -> str:
+        """The whole body decoded (``errors="replace"``)."""
+        return (await self.read()).decode(encoding, errors="replace")
+
+    async def json(self) -> Any:
+        """The whole body parsed as JSON (``json.JSONDecodeError`` on bad input)."""
+        return json.loads(await self.read())
+
+
+async def _replay(body: bytes) -> AsyncIterator[bytes]:
+    if body:
+        yield body
