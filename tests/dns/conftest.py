@@ -6,6 +6,9 @@
   serving a generated hosts file and a few record types (see ``ZONE``);
   ``*.test`` is local, so unknown names are NXDOMAIN and known names
   without the asked type are NODATA.  Stopped by PID.
+* ``unbound``: one real unbound for the session serving ``zone.test`` as a
+  static local zone (``UNBOUND_ZONE``): SOA, NS, MX, SRV, CAA, HTTPS, and
+  an A rrset too large for a 1232-byte UDP answer.  Stopped by PID.
 """
 
 from __future__ import annotations
@@ -139,18 +142,21 @@ class DnsmasqServer:
         return f"{self.host}:{self.port}"
 
 
-def _wait_until_answering(port: int, process: subprocess.Popen[bytes], limit: float = 10.0) -> None:
+def _wait_until_answering(
+    port: int, process: subprocess.Popen[bytes], limit: float = 10.0, name: str = "web.test"
+) -> None:
     started = time.monotonic()
-    query = dns.message.make_query("web.test", "A")
+    query = dns.message.make_query(name, "A")
     while time.monotonic() - started < limit:
         if process.poll() is not None:
-            raise RuntimeError(f"dnsmasq exited with status {process.returncode}")
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"{process.args[0]} exited with status {process.returncode}: {stderr}")
         try:
             dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
             return
         except (dns.exception.Timeout, OSError):
             continue
-    raise RuntimeError(f"dnsmasq did not answer on port {port} within {limit} s")
+    raise RuntimeError(f"{process.args[0]} did not answer on port {port} within {limit} s")
 
 
 @pytest.fixture(scope="session")
@@ -172,6 +178,80 @@ def dnsmasq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsmasqServer]
     try:
         _wait_until_answering(port, process)
         yield DnsmasqServer("127.0.0.1", port, hosts_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+UNBOUND_ZONE = [
+    "zone.test. 3600 IN SOA ns.zone.test. admin.zone.test. 7 3600 600 86400 120",
+    "zone.test. 3600 IN NS ns.zone.test.",
+    "zone.test. 300 IN MX 5 mail.zone.test.",
+    'zone.test. 300 IN CAA 0 issue "ca.zone.test"',
+    "www.zone.test. 300 IN A 192.0.2.10",
+    "www.zone.test. 300 IN AAAA 2001:db8::10",
+    "alias.zone.test. 300 IN CNAME www.zone.test.",
+    "svc.zone.test. 300 IN HTTPS 1 . alpn=h2,h3 port=8443",
+    "_sip._udp.zone.test. 300 IN SRV 10 60 5060 sip.zone.test.",
+    *(f"big.zone.test. 300 IN A 10.0.{index // 250}.{index % 250 + 1}" for index in range(120)),
+]
+
+
+def _unbound_config(directory: Path, port: int) -> str:
+    lines = [
+        "server:",
+        "  interface: 127.0.0.1",
+        f"  port: {port}",
+        "  do-daemonize: no",
+        "  use-syslog: no",
+        '  logfile: ""',
+        "  verbosity: 0",
+        '  username: ""',
+        '  chroot: ""',
+        f'  directory: "{directory}"',
+        '  pidfile: ""',
+        "  do-ip6: no",
+        "  access-control: 127.0.0.0/8 allow",
+        '  module-config: "iterator"',
+        '  local-zone: "zone.test." static',
+        *(f"  local-data: '{record}'" for record in UNBOUND_ZONE),
+        "remote-control:",
+        "  control-enable: no",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class UnboundServer:
+    """A running unbound: where it listens."""
+
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        """``ip:port`` as :class:`tidal.dns.Resolver` takes it."""
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def unbound(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnboundServer]:
+    """An unbound serving ``zone.test`` on 127.0.0.1 (UDP and TCP)."""
+    binary = require_binary("unbound")
+    directory = tmp_path_factory.mktemp("unbound")
+    port = free_port(socket.AF_INET, socket.SOCK_DGRAM)
+    config = directory / "unbound.conf"
+    config.write_text(_unbound_config(directory, port))
+    process = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_until_answering(port, process, name="www.zone.test")
+        yield UnboundServer("127.0.0.1", port)
     finally:
         process.terminate()
         try:

@@ -171,7 +171,8 @@ def _print_full(request: DigRequest, resolver: Any, answer: Any, failure: Any, e
         for record in answer.records:
             print(f"{answer.canonical_name}\t\t{answer.ttl}\tIN\t{answer.rdtype}\t{presentation(record)}", file=out)
         print(file=out)
-    server = answer.server if answer is not None else (failure.servers[-1] if failure.servers else "?")
+    server = answer.server if answer is not None else (failure.servers[-1] if failure.servers else None)
+    server = server or str(resolver.nameservers[0])  # a negative answer names no server: the first was asked
     print(f";; Query time: {elapsed * 1000:.1f} msec", file=out)
     print(f";; SERVER: {server} ({transport})", file=out)
     print(f";; WHEN: {time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}", file=out)
