@@ -245,3 +245,32 @@ def test_verification_can_be_disabled(run: Run, nginx: Nginx) -> None:
             assert response.content == SMALL_BODY
 
     run(main())
+
+
+@pytest.mark.parametrize("path", ["/small.bin", "/access.log", "/data.json", "/r303", "/log.gz"])
+def test_bodies_and_headers_match_curl(run: Run, nginx: Nginx, path: str) -> None:
+    import subprocess
+
+    from tests.peers import require_binary
+
+    curl = require_binary("curl")
+    completed = subprocess.run(
+        [curl, "--silent", "--show-error", "--compressed", "--location", "--include", nginx.url(path)],
+        capture_output=True, check=True, timeout=30,
+    )
+    # --include prints every head (redirects too), each ending in an empty line, then the body.
+    heads_and_body = completed.stdout.split(b"\r\n\r\n")
+    curl_body = heads_and_body[-1]
+    curl_head = heads_and_body[-2].decode("latin-1").split("\r\n")
+    curl_status = int(curl_head[0].split()[1])
+    curl_fields = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in curl_head[1:]}
+
+    async def main() -> None:
+        async with Client() as client:
+            response = await client.get(nginx.url(path))
+        assert response.status == curl_status
+        assert response.content == curl_body
+        for name in ("content-type", "content-encoding", "content-length", "etag", "transfer-encoding"):
+            assert response.headers.get(name) == curl_fields.get(name), name
+
+    run(main())

@@ -69,6 +69,9 @@ class DigestAuth(Auth):
                 return answered
         return None
 
+    def _client_nonce(self) -> str:
+        return os.urandom(8).hex()
+
     def _answer(self, method: str, target: str, challenge: dict[str, str]) -> str:
         algorithm = challenge.get("algorithm", "MD5").upper()
         hash_function = _HASHES.get(algorithm)
@@ -81,7 +84,7 @@ class DigestAuth(Auth):
         realm, nonce = challenge.get("realm", ""), challenge.get("nonce", "")
         self._nonce_count += 1
         nc = f"{self._nonce_count:08x}"
-        cnonce = os.urandom(8).hex()
+        cnonce = self._client_nonce()
         ha1 = digest(f"{self._username}:{realm}:{self._password}")
         if algorithm.endswith("-SESS"):
             ha1 = digest(f"{ha1}:{nonce}:{cnonce}")
