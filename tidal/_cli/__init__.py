@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tidal._cli import demo, dig
+from tidal._cli import demo, dig, get
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = (demo, dig)
+_SUBCOMMANDS = (demo, dig, get)
 
 
 def build_parser() -> argparse.ArgumentParser:
