@@ -24,13 +24,16 @@ class EpollPoller:
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
-        # Bound methods cached: these run on every loop iteration.
+        # The epoll object's bound methods, cached: they run on every loop
+        # iteration.  (Never cache a bound method of ``self`` here: that is
+        # a reference cycle, and the poller would outlive its loop until the
+        # garbage collector runs.)
         self.register = self._epoll.register
         self.modify = self._epoll.modify
         self.unregister = self._epoll.unregister
-        self.poll = self._poll
 
-    def _poll(self, timeout: float | None) -> list[tuple[int, int]]:
+    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
+        """Wait up to ``timeout`` seconds (None: forever) for ready fds."""
         return self._epoll.poll(-1 if timeout is None else timeout)
 
     def fileno(self) -> int:
