@@ -202,11 +202,7 @@ class HTTPServerConnection:
         self._receive_failed = None
         self._body_done = False
         self._continue_pending = self._engine.expects_continue
-        following = self._engine.next_event()  # a body-less request ends right here
-        if following.__class__ is EndOfMessage:
-            self._body_done = True
-        elif following.__class__ is Data:
-            self._stash = bytes(following.data)
+        self.body_ended()  # a body-less request ends right here, at no I/O cost
         return Request(
             event.method.decode("ascii"),
             event.target,
