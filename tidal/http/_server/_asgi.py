@@ -148,6 +148,8 @@ class _Cycle:
                 await writer.end(self._headers)
         else:
             raise ValueError(f"unknown ASGI message type {kind!r} for an HTTP scope")
+        if writer.finished:
+            self.response_over.set()  # a receive() waiting for the disconnect returns now
 
     async def _send_body(self, body: bytes, more_body: bool) -> None:
         writer = self._writer
