@@ -61,6 +61,7 @@ from ._client import (
     InvalidURL as InvalidURL,
     Limits as Limits,
     PoolTimeout as PoolTimeout,
+    ProxyError as ProxyError,
     ReadError as ReadError,
     ReadTimeout as ReadTimeout,
     RemoteProtocolError as RemoteProtocolError,

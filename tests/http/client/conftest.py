@@ -90,6 +90,7 @@ class Nginx:
     root: Path
     ca_path: str
     client_cert_path: str
+    unix_path: str
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -196,6 +197,7 @@ http {{
     keepalive_timeout 60; keepalive_requests 100000;
     server {{
         listen 127.0.0.1:{nginx.port};
+        listen unix:{nginx.unix_path};
         {common}
     }}
     server {{
@@ -230,6 +232,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         port=free_port(), other_port=free_port(), tls_port=free_port(), untrusted_tls_port=free_port(),
         expired_tls_port=free_port(), wrong_host_tls_port=free_port(), client_cert_tls_port=free_port(),
         root=prefix / "www", ca_path=certs["ca"], client_cert_path=certs["client"],
+        unix_path=str(prefix / "nginx.sock"),
     )
     _write_content(server.root)
     config = prefix / "nginx.conf"

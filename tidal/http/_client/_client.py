@@ -19,8 +19,8 @@ request went out (RFC 9110 §9.2.2, RFC 9112 §9.3.1).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Mapping
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from http.cookiejar import CookieJar
 from types import TracebackType
@@ -30,6 +30,7 @@ from ... import __version__
 from ...dns import Resolver
 from ...protocols.compression import accept_encoding
 from ...protocols.http import HTTPLimits, Request
+from ...streams import ByteStream
 from .._headers import Headers, HeadersLike
 from ._auth import Auth, AuthTypes, BasicAuth, coerce_auth
 from ._body import BodyContent, FileSpec, FormData
@@ -50,8 +51,9 @@ from ._limits import DEFAULT_LIMITS, Limits
 from ._models import ClientRequest, ClientResponse, Timing
 from ._open import ConnectOptions, open_connection
 from ._pool import CONNECT, ConnectionPool, close_all
+from ._proxy import ProxyConfig, open_tunnel, proxy_authorization
 from ._redirects import next_request
-from ._timeouts import DEFAULT_TIMEOUT, Deadlines, Timeout, TimeoutLike
+from ._timeouts import DEFAULT_TIMEOUT, Deadlines, Timeout, TimeoutLike, TraceHook
 from ._tls import CertTypes, VerifyTypes, create_ssl_context
 from ._urls import URL, Origin, QueryParams, parse_url
 
@@ -74,7 +76,14 @@ class Client:
     attempt* is retried; ``resolver`` a :class:`tidal.dns.Resolver` (default:
     the loop's ``getaddrinfo``); ``auth`` Basic or Digest credentials;
     ``cookies`` an :class:`http.cookiejar.CookieJar`; ``uds`` a Unix socket
-    path that every connection goes to.
+    path that every connection goes to; ``proxy`` an ``http://`` proxy URL
+    (with ``trust_env`` and no ``proxy``, ``HTTP(S)_PROXY``/``NO_PROXY`` from
+    the environment); ``hooks`` lists of callables under ``"request"`` (called
+    with each :class:`ClientRequest`), ``"response"`` (each
+    :class:`ClientResponse`, once its head arrived; these two may be async)
+    and ``"trace"`` (``trace(event, details)``, synchronous, at each step:
+    ``dns.start`` ... ``response.body_done``); ``continue_timeout`` how long a
+    request with ``Expect: 100-continue`` waits before sending its body anyway.
     """
 
     def __init__(
@@ -95,6 +104,10 @@ class Client:
         cookies: CookieJar | None = None,
         uds: str | None = None,
         local_address: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        hooks: Mapping[str, Sequence[Callable[..., Any]]] | None = None,
+        continue_timeout: float = 1.0,
     ) -> None:
         self.base_url: URL | None = parse_url(base_url) if base_url is not None else None
         self.headers = Headers({"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": accept_encoding()})
@@ -114,6 +127,15 @@ class Client:
             local_address=local_address,
         )
         self._pool: ConnectionPool[Connection] = ConnectionPool(limits)
+        self._proxies = ProxyConfig(proxy, trust_env)
+        unknown = set(hooks or ()) - {"request", "response", "trace"}
+        if unknown:
+            raise ValueError(f"unknown hook names {sorted(unknown)} (use 'request', 'response', 'trace')")
+        self._request_hooks = list((hooks or {}).get("request", ()))
+        self._response_hooks = list((hooks or {}).get("response", ()))
+        trace_hooks = list((hooks or {}).get("trace", ()))
+        self._trace: TraceHook | None = _fan_out(trace_hooks) if trace_hooks else None
+        self.continue_timeout = continue_timeout
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -242,7 +264,7 @@ class Client:
         """
         if self._closed:
             raise ClientClosed("the client was closed; create a new one")
-        deadlines = Deadlines(self.timeout if timeout is _UNSET else Timeout.coerce(timeout), request)
+        deadlines = Deadlines(self.timeout if timeout is _UNSET else Timeout.coerce(timeout), request, self._trace)
         credentials = self.auth if auth is _UNSET else coerce_auth(auth)
         if credentials is None and request.url.username:
             credentials = BasicAuth(request.url.username, request.url.password)
@@ -299,14 +321,20 @@ class Client:
     async def _send_once(self, request: ClientRequest, deadlines: Deadlines) -> ClientResponse:
         if self._closed:
             raise ClientClosed("the client was closed; create a new one")
-        head = _request_head(request)
+        for hook in self._request_hooks:
+            await _call(hook, request)
+        proxy = self._proxies.proxy_for(request.url)
+        head = _request_head(request, proxy if proxy is not None and not request.url.is_https else None)
+        expects = request.body is not None and request.headers.get("expect", "").lower() == "100-continue"
         timing = Timing()
         replayable = request.method in _IDEMPOTENT and (request.body is None or request.body.replayable)
         while True:
-            connection = await self._connection_for(request.url.origin, deadlines, timing)
+            connection = await self._connection_for(request.url.origin, deadlines, timing, proxy)
             reused = connection.cycles > 0
+            deadlines.emit("connection.acquired", reused=reused, origin=request.url.origin)
             try:
-                await connection.send_request(head, request.body, deadlines)
+                await connection.send_request(head, request.body, deadlines,
+                                              self.continue_timeout if expects else None)
                 response_head = await connection.receive_head(deadlines)
             except BaseException as exc:
                 await self._discard(connection)
@@ -318,8 +346,9 @@ class Client:
         if not reused:
             connect_timing = connection.connect_timing
             timing.dns, timing.connect, timing.tls = connect_timing.dns, connect_timing.connect, connect_timing.tls
+        deadlines.emit("response.headers", status=response_head.status_code)
         source = _PooledBody(self._pool, connection, deadlines)
-        return ClientResponse(
+        response = ClientResponse(
             response_head.status_code,
             Headers(response_head.headers.raw_items()),
             reason=response_head.reason.decode("latin-1"),
@@ -329,8 +358,17 @@ class Client:
             decoder=BodyDecoder(connection.engine.content_codings, self.limits.max_decoded_body_bytes),
             timing=timing,
         )
+        try:
+            for hook in self._response_hooks:
+                await _call(hook, response)
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
 
-    async def _connection_for(self, origin: Origin, deadlines: Deadlines, timing: Timing) -> Connection:
+    async def _connection_for(
+        self, origin: Origin, deadlines: Deadlines, timing: Timing, proxy: URL | None
+    ) -> Connection:
         pool = self._pool
         waited_from = deadlines.now()
         grant = await pool.acquire(origin, lambda future: deadlines.run("pool", future))
@@ -339,22 +377,30 @@ class Client:
             assert isinstance(grant, Connection)
             return grant
         try:
-            return await self._connect(origin, deadlines)
+            return await self._connect(origin, deadlines, proxy)
         except BaseException:
             await close_all(pool.release_slot(origin))
             raise
 
-    async def _connect(self, origin: Origin, deadlines: Deadlines) -> Connection:
+    async def _connect(self, origin: Origin, deadlines: Deadlines, proxy: URL | None) -> Connection:
         options = self._options
         if origin[0] == "https" and options.ssl_context is None:
             options = self._options = ConnectOptions(
                 create_ssl_context(self._verify, self._cert), options.http_limits, options.resolver, options.uds,
                 options.local_address, options.happy_eyeballs_delay,
             )
+        tunnel: Callable[[ByteStream], Awaitable[ByteStream]] | None = None
+        connect_to = None
+        if proxy is not None:
+            connect_to = (proxy.host, proxy.port)
+            if origin[0] == "https":
+                def tunnel(stream: ByteStream, host: str = origin[1], port: int = origin[2]) -> Awaitable[ByteStream]:
+                    return open_tunnel(stream, host, port, proxy)
+
         attempt = 0
         while True:
             try:
-                return await open_connection(origin, options, deadlines)
+                return await open_connection(origin, options, deadlines, tunnel=tunnel, connect_to=connect_to)
             except ConnectError as exc:
                 if attempt >= self.retries or type(exc) is not ConnectError:
                     raise
@@ -386,6 +432,7 @@ class _PooledBody:
             raise
         if chunk is None:
             self.trailers = Headers(connection.trailers)
+            self._deadlines.emit("response.body_done")
             self._connection = None
             if connection.finish_cycle():
                 to_close = self._pool.checkin(connection)
@@ -402,10 +449,17 @@ class _PooledBody:
         await close_all([connection, *self._pool.discard(connection)])
 
 
-def _request_head(request: ClientRequest) -> Request:
+def _request_head(request: ClientRequest, forward_proxy: URL | None = None) -> Request:
+    """The engine's request event; through a forwarding proxy the target is the absolute URL."""
     headers = request.headers
     fields = [(b"Host", request.url.host_header.encode("ascii"))] if "host" not in headers else []
     fields += headers.raw()
+    target = request.url.target
+    if forward_proxy is not None:
+        target = str(request.url.without_credentials()).split("#", 1)[0]
+        credentials = proxy_authorization(forward_proxy)
+        if credentials is not None:
+            fields.append(credentials)
     body = request.body
     if body is not None and "content-length" not in headers and "transfer-encoding" not in headers:
         if body.length is None:
@@ -414,7 +468,24 @@ def _request_head(request: ClientRequest) -> Request:
             fields.append((b"Content-Length", str(body.length).encode("ascii")))
     elif body is None and request.method in ("POST", "PUT", "PATCH") and "content-length" not in headers:
         fields.append((b"Content-Length", b"0"))
-    return Request(method=request.method.encode("ascii"), target=request.url.target.encode("ascii"), headers=fields)
+    return Request(method=request.method.encode("ascii"), target=target.encode("ascii"), headers=fields)
+
+
+async def _call(hook: Callable[..., Any], argument: Any) -> None:
+    result = hook(argument)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _fan_out(hooks: list[TraceHook]) -> TraceHook:
+    if len(hooks) == 1:
+        return hooks[0]
+
+    def trace(event: str, details: dict[str, Any]) -> None:
+        for hook in hooks:
+            hook(event, details)
+
+    return trace
 
 
 def _died_while_idle(error: BaseException) -> bool:

@@ -10,6 +10,7 @@ it, so a half-read connection never returns to the pool.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from ...protocols.http import (
 )
 from ...streams import ByteStream
 from ._body import RequestBody
-from ._errors import RemoteProtocolError, translate
+from ._errors import HTTPTimeout, RemoteProtocolError, translate
 from ._timeouts import Deadlines
 from ._urls import Origin
 
@@ -52,7 +53,7 @@ class Connection:
     """A client connection to one origin; see the module docstring."""
 
     __slots__ = ("stream", "origin", "engine", "idle_since", "cycles", "connect_timing", "trailers",
-                 "received_in_cycle",
+                 "received_in_cycle", "_early_response",
                  "_socket", "_buffer", "_view", "_closed")
 
     def __init__(self, stream: ByteStream, origin: Origin, limits: HTTPLimits, timing: ConnectTiming) -> None:
@@ -64,6 +65,7 @@ class Connection:
         self.connect_timing = timing
         self.trailers: list[tuple[bytes, bytes]] = []
         self.received_in_cycle = 0  # bytes received since the request was sent (retry rule)
+        self._early_response: Response | None = None  # a final answer to Expect: 100-continue
         sock = stream.get_extra_info("socket")
         self._socket: socket.socket | None = sock if isinstance(sock, socket.socket) else None
         self._buffer = bytearray(_RECEIVE_SIZE)
@@ -101,27 +103,64 @@ class Connection:
 
     # -- sending ---------------------------------------------------------------
 
-    async def send_request(self, head: Request, body: RequestBody | None, deadlines: Deadlines) -> None:
-        """Send the head and the body; the engine frames them (Content-Length or chunked)."""
+    async def send_request(
+        self, head: Request, body: RequestBody | None, deadlines: Deadlines, continue_timeout: float | None = None
+    ) -> None:
+        """Send the head and the body; the engine frames them (Content-Length or chunked).
+
+        With ``continue_timeout`` (the request said ``Expect: 100-continue``)
+        the body waits for ``100 Continue`` or that many seconds; a final
+        response instead means the body is not sent at all (RFC 9110 §10.1.1).
+        """
         engine = self.engine
         try:
             data = engine.send(head)
             in_memory = body.in_memory if body is not None else b""
-            if in_memory is not None and len(in_memory) <= _COALESCE_LIMIT:
+            if continue_timeout is None and in_memory is not None and len(in_memory) <= _COALESCE_LIMIT:
                 if in_memory:
                     data += engine.send(Data(data=in_memory))
                 await self._write(data + engine.send(EndOfMessage()), deadlines)
+                deadlines.emit("request.sent", headers_and_body=True)
                 return
             await self._write(data, deadlines)
-            assert body is not None
+            deadlines.emit("request.headers_sent")
+            if body is None:
+                await self._write(engine.send(EndOfMessage()), deadlines)
+                return
+            if continue_timeout is not None and not await self._await_continue(continue_timeout, deadlines):
+                return
             async for chunk in body.chunks():
                 await self._write(engine.send(Data(data=chunk)), deadlines)
             await self._write(engine.send(EndOfMessage()), deadlines)
+            deadlines.emit("request.sent", headers_and_body=True)
         except BaseException as exc:
             error = translate(exc, "write", deadlines.request)
             if error is exc:
                 raise
             raise error from exc
+
+    async def _await_continue(self, seconds: float, deadlines: Deadlines) -> bool:
+        """Wait for ``100 Continue``: True to send the body, False if a final response came first."""
+        engine = self.engine
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                while True:
+                    event = engine.next_event()
+                    if event is NEED_DATA:
+                        await self._receive(deadlines)
+                    elif isinstance(event, InformationalResponse):
+                        if event.status_code == 100:
+                            return True
+                    elif isinstance(event, Response):
+                        self._early_response = event
+                        return False
+                    else:
+                        return True  # let receive_head report what happened
+        except TimeoutError as exc:
+            if not scope.expired() or isinstance(exc, HTTPTimeout):
+                raise
+            return True  # servers that ignore Expect get the body after the wait (RFC 9110 §10.1.1)
 
     async def _write(self, data: bytes, deadlines: Deadlines) -> None:
         if data:
@@ -137,11 +176,17 @@ class Connection:
     async def receive_head(self, deadlines: Deadlines) -> Response:
         """Wait for the final response head, skipping 1xx interim responses."""
         engine = self.engine
+        if self._early_response is not None:
+            early, self._early_response = self._early_response, None
+            return early
         try:
             while True:
                 event = engine.next_event()
                 if event is NEED_DATA:
+                    first = not self.received_in_cycle
                     await self._receive(deadlines)
+                    if first:
+                        deadlines.emit("response.first_byte")
                 elif isinstance(event, Response):
                     return event
                 elif not isinstance(event, InformationalResponse):

@@ -12,7 +12,8 @@ into these types by :func:`translate` and nowhere else.
     ├── RequestError                 the request did not complete
     │   ├── TransportError
     │   │   ├── ConnectError         no connection (refused, DNS, unreachable)
-    │   │   │   └── TLSError         handshake or certificate check failed
+    │   │   │   ├── TLSError         handshake or certificate check failed
+    │   │   │   └── ProxyError       the proxy refused the tunnel
     │   │   ├── ReadError            the connection broke while receiving
     │   │   ├── WriteError           the connection broke while sending
     │   │   └── RemoteProtocolError  the server broke HTTP/1.1
@@ -46,6 +47,7 @@ __all__ = [
     "TransportError",
     "ConnectError",
     "TLSError",
+    "ProxyError",
     "ReadError",
     "WriteError",
     "RemoteProtocolError",
@@ -87,6 +89,10 @@ class ConnectError(TransportError):
 
 class TLSError(ConnectError):
     """The TLS handshake failed: an untrusted, expired or wrong-host certificate, or no common protocol."""
+
+
+class ProxyError(ConnectError):
+    """The proxy refused or broke the ``CONNECT`` tunnel."""
 
 
 class ReadError(TransportError):

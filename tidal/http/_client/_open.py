@@ -83,13 +83,18 @@ async def _establish(
     scheme, host, port = origin
     started = deadlines.now()
     if options.uds is not None:
+        deadlines.emit("connect.start", path=options.uds)
         stream: ByteStream = await open_unix_stream(options.uds)
         timing.connect = deadlines.now() - started
+        deadlines.emit("connect.end", path=options.uds)
     else:
         target_host, target_port = connect_to if connect_to is not None else (host, port)
+        deadlines.emit("dns.start", host=target_host)
         addresses = await resolve_address(target_host, target_port, options.resolver)
         resolved = deadlines.now()
         timing.dns = resolved - started
+        deadlines.emit("dns.end", host=target_host, addresses=[address[1] for address in addresses])
+        deadlines.emit("connect.start", host=target_host, port=target_port)
 
         async def already_resolved(_host: str, _port: int) -> list[Address]:
             return addresses
@@ -99,16 +104,19 @@ async def _establish(
             happy_eyeballs_delay=options.happy_eyeballs_delay,
         )
         timing.connect = deadlines.now() - resolved
+        deadlines.emit("connect.end", peer=stream.get_extra_info("peername"))
     try:
         if tunnel is not None:
             stream = await tunnel(stream)
         if scheme == "https":
             assert options.ssl_context is not None
             handshake_started = deadlines.now()
+            deadlines.emit("tls.start", server_hostname=host)
             tls = TLSStream.wrap(stream, options.ssl_context, server_hostname=host)
             stream = tls
             await tls.do_handshake()
             timing.tls = deadlines.now() - handshake_started
+            deadlines.emit("tls.end", version=tls.tls_version, alpn=tls.alpn_protocol)
     except BaseException:
         await _abort(stream)
         raise

@@ -19,14 +19,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import ConnectTimeout, HTTPTimeout, PoolTimeout, ReadTimeout, TotalTimeout, WriteTimeout
 
 if TYPE_CHECKING:
     from ._models import ClientRequest
 
-__all__ = ["Timeout", "TimeoutLike", "Deadlines", "DEFAULT_TIMEOUT"]
+__all__ = ["Timeout", "TimeoutLike", "Deadlines", "DEFAULT_TIMEOUT", "TraceHook"]
+
+#: ``trace(event, details)``: see ``docs/http-client.md`` for the event names.
+TraceHook = Callable[[str, dict[str, Any]], None]
 
 _T = TypeVar("_T")
 _PHASE_ERRORS: dict[str, type[HTTPTimeout]] = {
@@ -86,10 +90,14 @@ DEFAULT_TIMEOUT = Timeout()
 class Deadlines:
     """One exchange's clock: the total deadline, fixed at creation, and the phase budgets."""
 
-    __slots__ = ("timeout", "started", "total_at", "request", "_loop")
+    __slots__ = ("timeout", "started", "total_at", "request", "trace", "_loop")
 
-    def __init__(self, timeout: Timeout, request: ClientRequest | None = None) -> None:
+    def __init__(
+        self, timeout: Timeout, request: ClientRequest | None = None, trace: TraceHook | None = None
+    ) -> None:
         self._loop = asyncio.get_running_loop()
+        #: Called with (event name, details) at each step of the exchange, or None.
+        self.trace = trace
         self.timeout = timeout
         self.request = request
         self.started = self._loop.time()
@@ -129,6 +137,11 @@ class Deadlines:
         else:
             message = f"{phase} timeout of {getattr(self.timeout, phase):g} s expired while {_PHASE_WORDS[phase]}"
         return error(message, request=self.request)
+
+    def emit(self, event: str, **details: Any) -> None:
+        """Report a step of the exchange to the trace hook, if there is one."""
+        if self.trace is not None:
+            self.trace(event, details)
 
     def check(self, phase: str) -> None:
         """Raise :class:`TotalTimeout` at once if the total deadline has already passed."""
