@@ -228,9 +228,7 @@ class FileStream(ByteStream):
         try:
             result = await asyncio.shield(operation)
         except asyncio.CancelledError:
-            if operation.done():
-                self._forget(operation)
-            raise
+            raise  # still in flight (or done, unclaimed): the next call claims it
         except _IOFailure as failure:
             self._forget(operation)
             self._broken = f"{failure.verb} {self._path!r} failed: {failure.error}"
