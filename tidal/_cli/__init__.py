@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from tidal._cli import demo, dig, get
+from tidal._cli import demo, dig, get, serve
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = (demo, dig, get)
+_SUBCOMMANDS = (demo, dig, get, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

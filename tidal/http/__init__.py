@@ -24,21 +24,11 @@ from ._server import (
     Server,
     ServerLimits,
     ServerTimeouts,
+    StaticFiles,
+    run,
     serve,
 )
 
-_SERVER_NAMES = [
-    "ASGIApp",
-    "ClientDisconnected",
-    "Handler",
-    "Request",
-    "RequestTimeout",
-    "Response",
-    "Server",
-    "ServerLimits",
-    "ServerTimeouts",
-    "serve",
-]
 # --- end server ---
 
 # --- client (tidal/http/_client) ---
@@ -91,6 +81,17 @@ from ._client import __all__ as _CLIENT_NAMES
 __all__ = [
     "Headers",
     "HeadersLike",
-    *_SERVER_NAMES,
+    "ASGIApp",
+    "ClientDisconnected",
+    "Handler",
+    "Request",
+    "RequestTimeout",
+    "Response",
+    "Server",
+    "ServerLimits",
+    "ServerTimeouts",
+    "StaticFiles",
+    "run",
+    "serve",
     *_CLIENT_NAMES,
 ]

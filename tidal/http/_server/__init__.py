@@ -8,6 +8,8 @@ from ._request import Request
 from ._response import Response
 from ._serve import serve
 from ._server import Server
+from ._static import StaticFiles
+from ._workers import run
 
 __all__ = [
     "ASGIApp",
@@ -19,5 +21,7 @@ __all__ = [
     "Server",
     "ServerLimits",
     "ServerTimeouts",
+    "StaticFiles",
+    "run",
     "serve",
 ]

@@ -51,6 +51,8 @@ async def _stream_body(writer: ResponseWriter, body: AsyncIterable[bytes] | Iter
     if isinstance(body, AsyncIterable):
         iterator = aiter(body)
         try:
+            if writer.drops_body:
+                return  # HEAD: the producer is not run at all
             async for piece in iterator:
                 await writer.write(piece)
         finally:
@@ -59,8 +61,9 @@ async def _stream_body(writer: ResponseWriter, body: AsyncIterable[bytes] | Iter
             if closer is not None:
                 await closer()
         return
-    for piece in body:
-        await writer.write(piece)
+    if not writer.drops_body:
+        for piece in body:
+            await writer.write(piece)
 
 
 async def _trailer_fields(response: Response) -> RawHeaders | None:

@@ -85,6 +85,11 @@ class ResponseWriter:
         self.sent_bytes = 0
 
     @property
+    def drops_body(self) -> bool:
+        """True when the response has no body on the wire (a HEAD request)."""
+        return self._is_head
+
+    @property
     def closes_connection(self) -> bool:
         """True when this response carries ``Connection: close`` added by the server."""
         return self._force_close
