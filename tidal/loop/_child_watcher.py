@@ -37,7 +37,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-__all__ = ["ChildWatcher", "watcher_for"]
+__all__ = ["ChildWatcher", "close_watcher", "watcher_for"]
 
 logger = logging.getLogger("asyncio")
 
@@ -55,6 +55,13 @@ def watcher_for(loop: asyncio.AbstractEventLoop) -> ChildWatcher:
     if watcher is None:
         watcher = _watchers[loop] = ChildWatcher(loop)
     return watcher
+
+
+def close_watcher(loop: asyncio.AbstractEventLoop) -> None:
+    """Close ``loop``'s child watcher, if it has one (the loop is closing)."""
+    watcher = _watchers.pop(loop, None)
+    if watcher is not None:
+        watcher.close()
 
 
 def _reap(pid: int, flags: int) -> int | None:
@@ -94,13 +101,35 @@ class ChildWatcher:
             return
         self._watch_thread(pid, callback)
 
+    def send_signal(self, pid: int, signum: int) -> None:
+        """Send ``signum`` to the watched child ``pid``.
+
+        Through its pidfd when there is one, which can never reach a
+        different process that reused the pid; otherwise ``os.kill``, which
+        is safe too as long as only this watcher reaps ``pid``.  Raises
+        ProcessLookupError if the child is gone.
+        """
+        pidfd = self._pidfds.get(pid)
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signum)
+        else:
+            os.kill(pid, signum)
+
     def close(self) -> None:
-        """Stop watching: descriptors closed, the SIGCHLD handler removed."""
+        """Stop watching; children still running are reaped by a thread when they exit.
+
+        Called when the loop closes: descriptors are closed and the SIGCHLD
+        handler removed, and no child is left behind as a zombie.
+        """
+        orphans = list(self._pidfds) + list(self._signal_children)
         for pid in list(self._pidfds):
             self._stop_pidfd(pid)
         if self._signal_children:
             self._signal_children.clear()
             self._remove_sigchld_handler()
+        for pid in orphans:
+            if _reap(pid, os.WNOHANG) is None:
+                threading.Thread(target=_reap, args=(pid, 0), name=f"tidal-reap-{pid}", daemon=True).start()
 
     # -- pidfd -------------------------------------------------------------------
     def _watch_pidfd(self, pid: int, callback: ExitCallback) -> bool:

@@ -10,6 +10,7 @@ program which only schedules callbacks never loads them.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from tidal.loop._sockets import SocketLoop
@@ -121,3 +122,11 @@ class EventLoop(SocketLoop):
         from tidal.loop import _subprocess
 
         return await _subprocess.subprocess_exec(self, protocol_factory, program, *args, **kwargs)
+
+    def _close_resources(self) -> None:
+        # Children still running when the loop closes are handed to a reaper
+        # thread (no zombies) and their pidfds closed (no leaked fds).
+        child_watcher = sys.modules.get("tidal.loop._child_watcher")
+        if child_watcher is not None:
+            child_watcher.close_watcher(self)
+        super()._close_resources()

@@ -17,8 +17,9 @@ same classes run on tidal's loop and on asyncio's.
   transports.  A pipe or socket cannot tell its writer that the reader went
   away until a write fails, so the transport also watches its fd for
   *readability*: a write end becomes readable exactly when the read end
-  closed (POLLHUP/POLLERR), and the transport then closes itself
-  (``connection_lost(BrokenPipeError)``), like asyncio's.  Character devices
+  closed (POLLHUP/POLLERR), and the transport then closes itself, like asyncio's:
+  ``connection_lost(BrokenPipeError())`` if buffered data was lost with the
+  reader, ``connection_lost(None)`` otherwise.  Character devices
   do not support that trick and are not watched.
 """
 
@@ -244,10 +245,10 @@ class WritePipeTransport(_PipeTransportBase, asyncio.WriteTransport):
             self._loop.add_reader(self._fileno, self._on_reader_gone)
 
     def _on_reader_gone(self) -> None:
-        if self._buffer:
-            self._fatal_error(BrokenPipeError(), "the reading end of the pipe closed")
-        else:
-            self._force_close(BrokenPipeError())
+        # As asyncio: an error only if written data was lost with the reader.
+        if self._loop.get_debug():
+            logger.info("%r was closed by peer", self)
+        self._force_close(BrokenPipeError() if self._buffer else None)
 
     # -- writing ------------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:

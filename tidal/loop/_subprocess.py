@@ -53,6 +53,7 @@ class _PipeProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.pipe = transport
+        self.owner._pipe_connected(self.fd, self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
@@ -102,15 +103,22 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         for fd, argument in ((0, stdin), (1, stdout), (2, stderr)):
             if argument == subprocess.PIPE:
                 self._pipes[fd] = None
-        self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-            args, shell=shell, stdin=stdin, stdout=stdout, stderr=stderr,
-            universal_newlines=False, bufsize=bufsize, **kwargs,
-        )
+        self._pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        try:
+            self._proc = subprocess.Popen(
+                args, shell=shell, stdin=stdin, stdout=stdout, stderr=stderr,
+                universal_newlines=False, bufsize=bufsize, **kwargs,
+            )
+        except BaseException:
+            self._closed = True  # nothing started: nothing to close or warn about
+            raise
         self._pid = self._proc.pid
         self._extra["subprocess"] = self._proc
         if loop.get_debug():
             logger.debug("process %r created: pid %s", args, self._pid)
-        watcher_for(loop).add_child(self._pid, self._process_exited)
+        self._watcher = watcher_for(loop)
+        self._watcher.add_child(self._pid, self._process_exited)
 
     def __repr__(self) -> str:
         parts = [type(self).__name__]
@@ -133,19 +141,20 @@ class SubprocessTransport(asyncio.SubprocessTransport):
             self.close()
 
     async def _connect_pipes(self) -> None:
-        """Wrap the child's pipes in transports, then call connection_made."""
+        """Wrap the child's pipes in transports, then call connection_made.
+
+        The pipes are connected through the loop's public methods, so a loop
+        subclass (or a test) that overrides ``connect_read_pipe`` is honoured.
+        """
         proc = self._proc
         assert proc is not None
         loop = self._loop
         if proc.stdin is not None:
-            _, pipe = await connect_write_pipe(loop, lambda: _PipeProtocol(self, 0), proc.stdin)
-            self._pipes[0] = pipe  # type: ignore[assignment]
+            await loop.connect_write_pipe(lambda: _PipeProtocol(self, 0), proc.stdin)
         if proc.stdout is not None:
-            _, pipe = await connect_read_pipe(loop, lambda: _PipeProtocol(self, 1), proc.stdout)
-            self._pipes[1] = pipe  # type: ignore[assignment]
+            await loop.connect_read_pipe(lambda: _PipeProtocol(self, 1), proc.stdout)
         if proc.stderr is not None:
-            _, pipe = await connect_read_pipe(loop, lambda: _PipeProtocol(self, 2), proc.stderr)
-            self._pipes[2] = pipe  # type: ignore[assignment]
+            await loop.connect_read_pipe(lambda: _PipeProtocol(self, 2), proc.stderr)
         assert self._protocol is not None and self._pending_calls is not None
         loop.call_soon(self._protocol.connection_made, self)
         for callback, args in self._pending_calls:
@@ -156,6 +165,22 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         made: asyncio.Future[None] = loop.create_future()
         loop.call_soon(set_result_unless_cancelled, made)
         await made
+
+    def _abandon(self) -> None:
+        """Starting failed or was cancelled: kill the child and never call the protocol.
+
+        Pipes not wrapped yet are closed here; :meth:`_wait` still returns once
+        the child was reaped and the wrapped pipes are closed.
+        """
+        self._protocol = None
+        self._pending_calls = None
+        proc = self._proc
+        for fd in [fd for fd, pipe in self._pipes.items() if pipe is None]:
+            del self._pipes[fd]
+            if proc is not None:
+                (proc.stdin, proc.stdout, proc.stderr)[fd].close()  # type: ignore[union-attr]
+        self.close()
+        self._try_finish()
 
     # -- events from the pipes and the watcher ------------------------------------------
     def _call(self, callback: Callable[..., object], *args: Any) -> None:
@@ -168,18 +193,25 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if self._protocol is not None:
             getattr(self._protocol, method)()
 
+    def _pipe_connected(self, fd: int, pipe: _PipeProtocol) -> None:
+        self._pipes[fd] = pipe
+
     def _pipe_data_received(self, fd: int, data: bytes) -> None:
-        assert self._protocol is not None
-        self._call(self._protocol.pipe_data_received, fd, data)
+        if self._protocol is not None:
+            self._call(self._protocol.pipe_data_received, fd, data)
 
     def _pipe_connection_lost(self, fd: int, exc: BaseException | None) -> None:
-        assert self._protocol is not None
-        self._call(self._protocol.pipe_connection_lost, fd, exc)
+        if self._protocol is not None:
+            self._call(self._protocol.pipe_connection_lost, fd, exc)
         self._try_finish()
 
     def _process_exited(self, returncode: int) -> None:
         if self._returncode is not None:
             return
+        if self._proc is not None and self._proc.returncode is not None:
+            # User code reaped the child through the Popen object (wait/poll):
+            # the watcher only saw ECHILD, the Popen object has the real status.
+            returncode = self._proc.returncode
         if self._loop.get_debug():
             logger.info("%r exited with return code %r", self, returncode)
         self._returncode = returncode
@@ -210,17 +242,21 @@ class SubprocessTransport(asyncio.SubprocessTransport):
             self._protocol = None
 
     async def _wait(self) -> int:
-        """Wait for the exit; the return code (``asyncio.subprocess.Process.wait`` calls this)."""
-        if self._returncode is not None:
+        """Wait until the child exited and its pipes closed; its return code.
+
+        ``asyncio.subprocess.Process.wait`` calls this.
+        """
+        if self._exit_waiters is None:
+            assert self._returncode is not None
             return self._returncode
         waiter: asyncio.Future[int] = self._loop.create_future()
-        assert self._exit_waiters is not None
         self._exit_waiters.append(waiter)
         return await waiter
 
     # -- asyncio.SubprocessTransport ------------------------------------------------
     def get_pid(self) -> int:
         """The child's process id."""
+        assert self._pid is not None
         return self._pid
 
     def get_returncode(self) -> int | None:
@@ -236,11 +272,25 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if self._proc is None:
             raise ProcessLookupError()
 
+    def _signal_child(self, signum: int) -> None:
+        """Signal the child unless it is known to have exited (then do nothing)."""
+        proc = self._proc
+        if proc is None or self._returncode is not None or proc.returncode is not None:
+            return
+        assert self._pid is not None
+        try:
+            self._watcher.send_signal(self._pid, signum)
+        except ProcessLookupError:
+            pass  # exited meanwhile: as with Popen.send_signal, nothing to do
+
     def send_signal(self, signal: int) -> None:
-        """Send ``signal`` to the child (nothing once it has exited)."""
+        """Send ``signal`` to the child (nothing once it has exited).
+
+        Raises ProcessLookupError once the transport finished (child reaped,
+        pipes closed), as asyncio's does.
+        """
         self._check_running()
-        if self._returncode is None:
-            os.kill(self._pid, signal)
+        self._signal_child(signal)
 
     def terminate(self) -> None:
         """Ask the child to end (SIGTERM)."""
@@ -262,13 +312,9 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         for pipe in self._pipes.values():
             if pipe is not None and pipe.pipe is not None:
                 pipe.pipe.close()
-        if self._proc is not None and self._returncode is None:
-            if self._loop.get_debug():
-                logger.warning("Close running child process: kill %r", self)
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if self._loop.get_debug() and self._proc is not None and self._returncode is None:
+            logger.warning("Close running child process: kill %r", self)
+        self._signal_child(signal.SIGKILL)
 
 
 async def _start(
@@ -287,7 +333,7 @@ async def _start(
     try:
         await transport._connect_pipes()
     except BaseException:
-        transport.close()
+        transport._abandon()
         await transport._wait()
         raise
     return transport, protocol
