@@ -1,0 +1,116 @@
+"""A bounded wrk run against the server, and ``python -m tidal serve`` with worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.peers import require_binary
+from tidal.http import Request, Response
+
+from .conftest import open_fds
+from .helpers import running
+
+
+async def hello(request: Request) -> Response:
+    return Response(b"Hello, world")
+
+
+def test_wrk_load_has_no_errors_and_leaks_no_fds(run: Callable[..., Any]) -> None:
+    wrk = require_binary("wrk")
+
+    async def main() -> None:
+        async with running(hello) as server:
+            fds_before = len(open_fds())
+            process = await asyncio.create_subprocess_exec(
+                wrk, "-t1", "-c20", "-d1s", "--timeout", "2s", server.url + "/",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await process.communicate()
+            report = out.decode()
+            assert process.returncode == 0, err
+            requests = int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
+            assert requests > 100, report
+            assert "Non-2xx" not in report and "Socket errors" not in report, report
+            for _ in range(500):  # wrk has exited; the server notices each close
+                if server.active_connections == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.active_connections == 0
+            assert len(open_fds()) <= fds_before
+
+    run(main(), timeout=30)
+
+
+def _read_line(process: subprocess.Popen[str], pattern: str, timeout: float = 10.0) -> re.Match[str]:
+    """The first stdout line matching ``pattern`` within ``timeout`` seconds."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(pattern, line)
+        if match:
+            return match
+    raise AssertionError(f"no line matching {pattern!r}; saw {seen!r}")
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback test URL
+        body: bytes = reply.read()
+        return body
+
+
+def test_cli_workers_share_the_port_restart_and_stop_gracefully(tmp_path: Path) -> None:
+    (tmp_path / "hello.txt").write_text("from a worker\n")
+    command = [sys.executable, "-m", "tidal", "serve", str(tmp_path), "--port", "0", "--workers", "2", "--no-access-log"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    try:
+        first = _read_line(process, r"worker (\d+) serving .* on (http://\S+)")
+        second = _read_line(process, r"worker (\d+) serving .* on (http://\S+)")
+        assert first.group(2) == second.group(2)  # one port shared by both workers
+        url = first.group(2)
+        assert _get(url + "/hello.txt") == b"from a worker\n"
+
+        os.kill(int(first.group(1)), signal.SIGKILL)  # a worker dies
+        _read_line(process, rf"worker {first.group(1)} exited unexpectedly")
+        replacement = _read_line(process, r"worker (\d+) serving .* on (http://\S+)")
+        assert replacement.group(2) == url and replacement.group(1) != first.group(1)
+        assert _get(url + "/hello.txt") == b"from a worker\n"
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        for pid in (second.group(1), replacement.group(1)):
+            with pytest.raises(ProcessLookupError):
+                os.kill(int(pid), 0)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_cli_rejects_a_bad_target(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tidal", "serve", str(tmp_path / "missing")], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2 and "neither a directory nor module:app" in result.stderr
