@@ -134,9 +134,10 @@ class ReadPipeTransport(_PipeTransportBase, asyncio.ReadTransport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        # Checked before taking ownership: a refused file stays the caller's.
+        _check_readable_kind(_pipe_kind(pipe.fileno()))
         asyncio.ReadTransport.__init__(self, dict(extra or {}, pipe=pipe))
         _PipeTransportBase.__init__(self, loop, pipe, protocol)
-        _check_readable_kind(_pipe_kind(self._fileno))
         os.set_blocking(self._fileno, False)
         self._paused = False
         self._registered = False
@@ -216,12 +217,13 @@ class WritePipeTransport(_PipeTransportBase, asyncio.WriteTransport):
         waiter: asyncio.Future[None] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        asyncio.WriteTransport.__init__(self, dict(extra or {}, pipe=pipe))
-        _PipeTransportBase.__init__(self, loop, pipe, protocol)
-        mode = _pipe_kind(self._fileno)
+        mode = _pipe_kind(pipe.fileno())
         is_char = stat.S_ISCHR(mode)
         if not (is_char or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            # Checked before taking ownership: a refused file stays the caller's.
             raise ValueError("Pipe transport is only for pipes, sockets and character devices")
+        asyncio.WriteTransport.__init__(self, dict(extra or {}, pipe=pipe))
+        _PipeTransportBase.__init__(self, loop, pipe, protocol)
         os.set_blocking(self._fileno, False)
         self._buffer = bytearray()
         self._eof = False
@@ -298,10 +300,7 @@ class WritePipeTransport(_PipeTransportBase, asyncio.WriteTransport):
         if self._buffer:
             return
         self._remove_writer()
-        if self._closing:
-            self._stop_watching_reader()
-            self._schedule_connection_lost(None)
-        elif self._eof:
+        if self._closing:  # close() or write_eof() waited for the buffer
             self._stop_watching_reader()
             self._schedule_connection_lost(None)
 
@@ -314,21 +313,26 @@ class WritePipeTransport(_PipeTransportBase, asyncio.WriteTransport):
         return True
 
     def write_eof(self) -> None:
-        """Close the pipe after the buffered data (the reader then sees EOF)."""
+        """Close the pipe after the buffered data (the reader then sees EOF).
+
+        A later write() raises RuntimeError, as on socket transports (asyncio's
+        pipe transport drops such data silently; after close() tidal does too).
+        """
         if self._closing or self._eof:
             return
         self._eof = True
+        self._close_after_buffer()
+
+    def _close_after_buffer(self) -> None:
+        self._closing = True
         if not self._buffer:
-            self._closing = True
             self._stop_watching_reader()
             self._schedule_connection_lost(None)
-        else:
-            self._closing = True
 
     def close(self) -> None:
         """Close after the buffered data is written; connection_lost(None) follows."""
         if self._pipe is not None and not self._closing:
-            self.write_eof()
+            self._close_after_buffer()
 
     def abort(self) -> None:
         """Close at once, dropping buffered data."""
