@@ -188,3 +188,47 @@ def test_nxdomain_is_cached_for_the_soa_minimum(run: Run) -> None:
             return counts
 
     assert run(scenario()) == [1, 1, 2]  # cached for min(SOA TTL 3600, MINIMUM 30) seconds
+
+
+def test_a_cancelled_leader_hands_the_query_to_the_other_callers(run: Run) -> None:
+    async def scenario() -> tuple[Any, int]:
+        async with scripted_peer(silent) as peer:  # answered by hand below
+            resolver = make_resolver(peer.address)
+            leader = asyncio.ensure_future(resolver.resolve("name.test"))
+            while not peer.queries:
+                peer.arrived.clear()
+                await peer.arrived.wait()
+            follower = asyncio.ensure_future(resolver.resolve("name.test"))
+            await asyncio.sleep(0)  # the follower joins the leader's query
+            assert len(peer.queries) == 1
+            leader.cancel()
+            while len(peer.queries) < 2:  # the follower asks again, now as the leader
+                peer.arrived.clear()
+                await peer.arrived.wait()
+            peer.reply(answer(peer.queries[1], REAL), peer.sources[1])
+            result = await follower
+            assert leader.cancelled()
+            return result, len(peer.queries)
+
+    result, asked = run(scenario())
+    assert result.addresses == (REAL,) and asked == 2
+
+
+def test_a_cancelled_follower_leaves_the_leader_alone(run: Run) -> None:
+    async def scenario() -> Any:
+        async with scripted_peer(silent) as peer:
+            resolver = make_resolver(peer.address)
+            leader = asyncio.ensure_future(resolver.resolve("name.test"))
+            while not peer.queries:
+                peer.arrived.clear()
+                await peer.arrived.wait()
+            follower = asyncio.ensure_future(resolver.resolve("name.test"))
+            await asyncio.sleep(0)
+            follower.cancel()
+            await asyncio.sleep(0)
+            peer.reply(answer(peer.queries[0], REAL), peer.sources[0])
+            result = await leader
+            assert follower.cancelled() and len(peer.queries) == 1
+            return result
+
+    assert run(scenario()).addresses == (REAL,)

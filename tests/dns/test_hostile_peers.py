@@ -7,6 +7,7 @@ junk, keep waiting, and return the real answer (192.0.2.1); junk carries
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -146,7 +147,7 @@ def test_malformed_only_ends_in_bad_response(run: Run) -> None:
             return caught.value
 
     error = run(scenario())
-    assert "only unusable responses for name.test. A before the deadline: 127.0.0.1:" in str(error)
+    assert re.match(r"only unusable responses for name\.test\. A( before the deadline)?: 127\.0\.0\.1:", str(error))
     assert "malformed DNS message" in str(error)
 
 

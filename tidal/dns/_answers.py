@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeAlias
 
 import dns.rdata
@@ -159,6 +160,7 @@ class Answer:
         return self.server is None
 
 
+@lru_cache(maxsize=128)
 def type_name(rdtype: int) -> str:
     """The mnemonic of a type number ("A", "HTTPS", "TYPE65280" ...)."""
     return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))

@@ -21,7 +21,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tidal.protocols.dns import HostsFile, ResolvConf, parse_hosts, parse_resolv_conf
 
@@ -36,18 +36,23 @@ class Nameserver:
     host: str
     port: int
     scope_id: int = 0
+    sockaddr: tuple[str, int] | tuple[str, int, int, int] = field(init=False, repr=False, compare=False)
+    """The address as ``socket.connect`` takes it for this family."""
+    text: str = field(init=False, repr=False, compare=False)
+    """``ip:port`` or ``[v6]:port``, as errors and answers name the server."""
 
-    @property
-    def sockaddr(self) -> tuple[str, int] | tuple[str, int, int, int]:
-        """The address as ``socket.connect`` takes it for this family."""
+    def __post_init__(self) -> None:
+        # Computed once: every query reads them.
         if self.family == socket.AF_INET6:
-            return (self.host, self.port, 0, self.scope_id)
-        return (self.host, self.port)
+            sockaddr: tuple[str, int] | tuple[str, int, int, int] = (self.host, self.port, 0, self.scope_id)
+            text = f"[{self.host}]:{self.port}"
+        else:
+            sockaddr, text = (self.host, self.port), f"{self.host}:{self.port}"
+        object.__setattr__(self, "sockaddr", sockaddr)
+        object.__setattr__(self, "text", text)
 
     def __str__(self) -> str:
-        if self.family == socket.AF_INET6:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
+        return self.text
 
 
 def parse_nameserver(text: str, default_port: int) -> Nameserver:

@@ -31,6 +31,13 @@ class ConcurrencyLimit:
         """Slots currently held."""
         return self.limit - self._free
 
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free right now (and nobody waits); never blocks."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Wait for a free slot and take it."""
         if self._free > 0 and not self._waiters:

@@ -14,14 +14,17 @@ One lookup of one absolute name:
    resolver's ``clock``) answers positive and negative outcomes alike;
 2. an identical lookup already on the wire is joined instead of repeated
    (keyed by lower-cased name, type and transport);
-3. otherwise one task queries the servers: ``attempts`` rounds over the
+3. otherwise the caller (the *leader*) queries the servers itself, in its
+   own task -- no task is spawned per query: ``attempts`` rounds over the
    server list (starting one further on each query with ``rotate``), each
    try waiting ``timeout`` seconds at most, and the whole query bounded by
    ONE absolute deadline that covers every try, the TCP fallback and the
    wait for a slot under the global concurrency limit.  An answer, NXDOMAIN
    or NODATA ends it; SERVFAIL, REFUSED, a malformed answer or silence moves
-   to the next server.  The task is shielded from any single caller's
-   cancellation so the others still get the result.
+   to the next server.  Callers asking the same question meanwhile
+   (*followers*) each wait on a future of their own and get the leader's
+   result; if the leader is cancelled, they start over (one of them becomes
+   the new leader), so one caller's cancellation never fails the others.
 
 Errors name what happened: :class:`NXDomain`, :class:`NoAnswer`,
 :class:`ServFail`, :class:`Refused`, :class:`BadResponse`, and
@@ -115,6 +118,8 @@ class Resolver:
         self._rotation = itertools.count()
         self._candidates: dict[str, tuple[str, ...]] = {}
         self._converted: dict[tuple[str, int], tuple[Outcome, Answer]] = {}
+        self._hot: dict[tuple[str, str | int, bool], tuple[float, Answer]] = {}
+        self._hot_limit = max(max_cache_entries, 1)
         self.reload()
 
     # -- configuration --------------------------------------------------------
@@ -134,8 +139,17 @@ class Resolver:
         self.no_tld_query = conf.no_tld_query
         if self.attempts < 1 or self.timeout <= 0 or self.ndots < 0:
             raise ValueError("attempts must be >= 1, timeout > 0 and ndots >= 0")
+        self._fixed_order = self.nameservers * self.attempts
         self.hosts = read_hosts(self._hosts_path)
         self._candidates.clear()
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer (positive and negative)."""
+        if self.cache is not None:
+            self.cache.clear()
+        self._hot.clear()
+        self._converted.clear()
 
     @property
     def lifetime(self) -> float:
@@ -166,6 +180,25 @@ class Resolver:
         :class:`NXDomain`, :class:`NoAnswer`, :class:`ServFail`,
         :class:`Refused`, :class:`BadResponse` or :class:`DNSTimeout`.
         """
+        # The warm path: an answer this exact call already got, still within its TTL.
+        hot_key = (name, rdtype, search)
+        hot = self._hot.get(hot_key)
+        if hot is not None:
+            expires, answer = hot
+            left = expires - self.clock()
+            if left > 0:
+                if int(left) == answer.ttl:
+                    return answer
+                answer = _with_ttl(answer, int(left), None)
+                self._hot[hot_key] = (expires, answer)
+                return answer
+            del self._hot[hot_key]
+        return await self._resolve(name, rdtype, timeout, search, tcp, hot_key)
+
+    async def _resolve(
+        self, name: str, rdtype: str | int, timeout: float | None, search: bool, tcp: bool | None,
+        hot_key: tuple[str, str | int, bool],
+    ) -> Answer:
         qtype = engine.rdtype_from(rdtype)
         names = self.candidates(name) if search else (name if name.endswith(".") else name + ".",)
         deadline = asyncio.get_running_loop().time() + (self.lifetime if timeout is None else timeout)
@@ -178,9 +211,30 @@ class Resolver:
                 failures.append((None, error))
                 continue
             if outcome.kind is OutcomeKind.ANSWER:
-                return self._answer(outcome, ttl, server)
+                answer = self._answer(outcome, ttl, server)
+                if candidate is names[0]:
+                    self._remember(hot_key, answer)
+                return answer
             failures.append((outcome, None))
         raise _search_error(name, type_name(qtype), failures)
+
+    def _remember(self, key: tuple[str, str | int, bool], answer: Answer) -> None:
+        """Keep ``answer`` for the warm path while the cache would still hold it.
+
+        Only an answer to the first candidate name is kept: an earlier
+        candidate's negative answer could otherwise expire unnoticed.  The
+        expiry is counted from whole seconds of TTL, so it never outlives the
+        cache entry.
+        """
+        cache = self.cache
+        if cache is None or answer.ttl <= 0:
+            return
+        hot = self._hot
+        if len(hot) >= self._hot_limit:
+            hot.clear()
+        ttl = min(answer.ttl, cache.max_ttl)
+        cached = answer if answer.server is None else _with_ttl(answer, ttl, None)
+        hot[key] = (self.clock() + ttl, cached)
 
     async def resolve_address(self, address: str, *, timeout: float | None = None) -> Answer:
         """Look up the PTR records of an IPv4 or IPv6 ``address``."""
@@ -231,62 +285,84 @@ class Resolver:
         loop = asyncio.get_running_loop()
         key = (name.lower(), rdtype, tcp)
         flight = self._inflight.get(key)
-        if flight is None or flight.task.get_loop() is not loop:
-            attempt = _Attempts(name, type_name(rdtype))
-            task = loop.create_task(self._query_servers(name, rdtype, deadline, tcp, attempt))
-            flight = self._inflight[key] = _Flight(task, attempt)
-            task.add_done_callback(lambda done: self._forget(key, done))
-        flight.waiters += 1
-        timeout = asyncio.timeout_at(deadline)
+        if flight is not None and flight.loop is loop:
+            return await self._follow(flight, name, rdtype, deadline, tcp)
+        flight = self._inflight[key] = _Flight(loop, _Attempts(name, type_name(rdtype)), deadline)
         try:
-            async with timeout:
-                return await asyncio.shield(flight.task)
-        except TimeoutError:
-            if not timeout.expired():
-                raise
-            raise flight.attempt.timeout() from None
+            result = await self._query_servers(name, rdtype, deadline, tcp, flight.attempt)
+        except asyncio.CancelledError:
+            flight.hand_over()
+            raise
+        except BaseException as error:
+            flight.finish(None, error)
+            raise
+        else:
+            flight.finish(result, None)
+            return result
         finally:
-            flight.waiters -= 1
-            if not flight.waiters and not flight.task.done():
-                flight.task.cancel()  # nobody is waiting any more: nothing outlives its callers
+            if self._inflight.get(key) is flight:
+                del self._inflight[key]
 
-    def _forget(self, key: _Key, task: asyncio.Task[_LookupResult]) -> None:
-        flight = self._inflight.get(key)
-        if flight is not None and flight.task is task:
-            del self._inflight[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here: a caller may have stopped waiting
+    async def _follow(self, flight: _Flight, name: str, rdtype: int, deadline: float, tcp: bool) -> _LookupResult:
+        """Wait for the leader of ``flight``; start over if it was cancelled."""
+        waiter: asyncio.Future[_LookupResult | None] = flight.loop.create_future()
+        flight.followers.append(waiter)
+        if flight.deadline <= deadline:  # the leader's query ends in time: no timer of our own
+            result = await waiter
+        else:
+            timeout = asyncio.timeout_at(deadline)
+            try:
+                async with timeout:
+                    result = await waiter
+            except TimeoutError:
+                if not timeout.expired():
+                    raise
+                raise flight.attempt.timeout() from None
+        if result is None:  # the leader was cancelled: ask again, perhaps as the new leader
+            return await self._lookup(name, rdtype, deadline, tcp)
+        return result
 
     async def _query_servers(
         self, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts
     ) -> _LookupResult:
-        timeout = asyncio.timeout_at(deadline)
+        loop = asyncio.get_running_loop()
+        limit = self._limit
+        if not limit.try_acquire():
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await limit.acquire()
+            except TimeoutError:
+                raise attempt.timeout() from None
         try:
-            async with timeout, self._limit:
-                for server in self._server_order():
-                    outcome = await self._try_server(server, name, rdtype, deadline, tcp, attempt)
-                    if outcome is not None:
-                        if self.cache is not None:
-                            self.cache.put(outcome, now=self.clock())
-                        return outcome, outcome.ttl or 0, str(server)
-        except TimeoutError:
-            if not timeout.expired():
-                raise
-            raise attempt.timeout() from None
+            # Every try waits until min(its timeout, deadline) at most, so the
+            # deadline needs no timer of its own here.
+            for server in self._server_order():
+                if loop.time() >= deadline:
+                    break
+                outcome = await self._try_server(server, name, rdtype, deadline, tcp, attempt)
+                if outcome is not None:
+                    if self.cache is not None:
+                        self.cache.put(outcome, now=self.clock())
+                    return outcome, outcome.ttl or 0, server.text
+        finally:
+            limit.release()
+        if loop.time() >= deadline:
+            raise attempt.timeout()
         raise attempt.failure()
 
-    def _server_order(self) -> list[Nameserver]:
+    def _server_order(self) -> tuple[Nameserver, ...]:
+        if not self.rotate:
+            return self._fixed_order
         servers = self.nameservers
-        start = next(self._rotation) % len(servers) if self.rotate else 0
-        ordered = servers[start:] + servers[:start]
-        return list(ordered) * self.attempts
+        start = next(self._rotation) % len(servers)
+        return (servers[start:] + servers[:start]) * self.attempts
 
     async def _try_server(
         self, server: Nameserver, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts
     ) -> Outcome | None:
         loop = asyncio.get_running_loop()
         wait_until = min(deadline, loop.time() + self.timeout)
-        attempt.servers.append(str(server))
+        attempt.servers.append(server.text)
         query = engine.build_query(name, rdtype, use_0x20=self.use_0x20)
         try:
             if tcp:
@@ -311,12 +387,29 @@ class Resolver:
 
 
 class _Flight:
-    """A query on the wire, the record of its tries and how many callers wait on it."""
+    """A query on the wire: its loop, the record of its tries, its deadline and who waits for it."""
 
-    __slots__ = ("task", "attempt", "waiters")
+    __slots__ = ("loop", "attempt", "deadline", "followers")
 
-    def __init__(self, task: asyncio.Task[_LookupResult], attempt: _Attempts) -> None:
-        self.task, self.attempt, self.waiters = task, attempt, 0
+    def __init__(self, loop: asyncio.AbstractEventLoop, attempt: _Attempts, deadline: float) -> None:
+        self.loop, self.attempt, self.deadline = loop, attempt, deadline
+        self.followers: list[asyncio.Future[_LookupResult | None]] = []
+
+    def finish(self, result: _LookupResult | None, error: BaseException | None) -> None:
+        """Hand the leader's result (or error) to every follower still waiting."""
+        for waiter in self.followers:
+            if waiter.done():
+                continue
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(result)
+
+    def hand_over(self) -> None:
+        """The leader was cancelled: wake the followers to ask again (``None``)."""
+        for waiter in self.followers:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class _Attempts:
@@ -383,6 +476,10 @@ def _asked(outcome: Outcome | None, error: errors.DNSError | None) -> str:
         return outcome.name
     assert error is not None  # each failure holds an outcome or an error
     return f"{error.name} ({type(error).__name__})"
+
+
+def _with_ttl(answer: Answer, ttl: int, server: str | None) -> Answer:
+    return Answer(answer.name, answer.rdtype, answer.canonical_name, answer.cname_chain, ttl, answer.records, server)
 
 
 def reverse_name(address: str) -> str:

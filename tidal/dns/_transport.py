@@ -103,10 +103,8 @@ async def _await_match(
 
 
 async def _receive(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> tuple[bytes, Any]:
-    try:
-        return sock.recvfrom(_MAX_DATAGRAM)  # a datagram may already be there
-    except (BlockingIOError, InterruptedError):
-        pass
+    # No recvfrom is tried first here: right after the send the answer is
+    # never there yet, and the loops' sock_recvfrom try the syscall anyway.
     if type(loop) not in _NO_SOCK_RECVFROM:
         try:
             return await loop.sock_recvfrom(sock, _MAX_DATAGRAM)
