@@ -181,9 +181,10 @@ class Client:
         """A :class:`ClientRequest` with the client's base URL and default headers applied."""
         full_url = parse_url(url, base=self.base_url, params=params)
         merged = self.headers.copy()
-        for name, value in Headers(headers).fields():
-            merged[name] = value
-        return ClientRequest(method, full_url, headers=merged, content=content, data=data, json=json, files=files)
+        if headers:
+            for name, value in Headers(headers).fields():
+                merged[name] = value
+        return ClientRequest.from_parts(method, full_url, merged, content=content, data=data, json=json, files=files)
 
     async def request(
         self,
@@ -311,9 +312,11 @@ class Client:
         return await self._send_with_cookies(retry, deadlines)
 
     async def _send_with_cookies(self, request: ClientRequest, deadlines: Deadlines) -> ClientResponse:
-        add_cookie_header(self.cookies, request.method, request.url, request.headers)
+        jar = self.cookies
+        if len(jar):  # the jar's matching rules cost more than the rest of a small request
+            add_cookie_header(jar, request.method, request.url, request.headers)
         response = await self._send_once(request, deadlines)
-        extract_cookies(self.cookies, request.method, request.url, request.headers, response.headers)
+        extract_cookies(jar, request.method, request.url, request.headers, response.headers)
         return response
 
     # -- one exchange ------------------------------------------------------------------

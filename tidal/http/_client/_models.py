@@ -69,6 +69,29 @@ class ClientRequest:
         return f"<ClientRequest {self.method} {self.url}>"
 
     @classmethod
+    def from_parts(
+        cls,
+        method: str,
+        url: URL,
+        headers: Headers,
+        *,
+        content: BodyContent | None = None,
+        data: FormData | None = None,
+        json: Any = None,
+        files: Mapping[str, FileSpec] | None = None,
+    ) -> ClientRequest:
+        """A request that takes ownership of an already parsed URL and ``headers`` (no copies)."""
+        request = cls.__new__(cls)
+        request.method, request.url, request.headers = method.upper(), url, headers
+        request.body = None
+        if content is not None or data is not None or json is not None or files:
+            body_headers, request.body = encode_request_body(content, data, json, files)
+            for name, value in body_headers:
+                if name not in headers:
+                    headers[name] = value
+        return request
+
+    @classmethod
     def derived(cls, method: str, url: URL, headers: Headers, body: RequestBody | None) -> ClientRequest:
         """A request built from parts (redirects and retries)."""
         request = cls.__new__(cls)
@@ -211,8 +234,18 @@ class ClientResponse:
 
     async def read(self) -> bytes:
         """The whole decoded body (read once, then cached)."""
-        if self._content is None:
-            self._content = b"".join([chunk async for chunk in self.iter_bytes()])
+        if self._content is not None:
+            return self._content
+        self._start_streaming()
+        decoder, source, pieces = self._decoder, self._source, []
+        try:
+            while (chunk := await source.next_chunk()) is not None:
+                pieces.extend(decoder.feed(chunk))
+            decoder.finish()
+            self._finish()
+        finally:
+            await self.aclose()
+        self._content = b"".join(pieces)
         return self._content
 
     async def text(self, encoding: str | None = None, errors: str = "replace") -> str:

@@ -9,6 +9,7 @@ header line (CR/LF).  Only ``http`` and ``https`` are requestable here; the
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -105,7 +106,9 @@ def parse_url(url: str | URL, *, base: URL | None = None, params: QueryParams | 
     return parsed
 
 
+@functools.lru_cache(maxsize=512)
 def _parse_absolute(text: str) -> URL:
+    # Cached: URL is immutable, and clients request the same URLs over and over.
     try:
         parts = urlsplit(text)
         port = parts.port
