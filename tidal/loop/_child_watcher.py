@@ -84,6 +84,7 @@ class ChildWatcher:
         self._use_pidfd = hasattr(os, "pidfd_open")
         self._signal_children: dict[int, ExitCallback] = {}
         self._pidfds: dict[int, int] = {}  # pid -> pidfd still open
+        self._after_close: dict[int, ExitCallback] = {}  # pid -> called if the loop closes first
         weakref.finalize(loop, _close_fds, self._pidfds)
 
     @property
@@ -93,8 +94,14 @@ class ChildWatcher:
             return "pidfd"
         return "sigchld" if threading.current_thread() is threading.main_thread() else "thread"
 
-    def add_child(self, pid: int, callback: ExitCallback) -> None:
-        """Call ``callback(exit_code)`` on the loop once ``pid`` exits; it is then reaped."""
+    def add_child(self, pid: int, callback: ExitCallback, after_close: ExitCallback | None = None) -> None:
+        """Call ``callback(exit_code)`` on the loop once ``pid`` exits; it is then reaped.
+
+        If the loop closes first, the child is still reaped (by a thread when
+        it exits) and ``after_close(exit_code)`` is called from that thread.
+        """
+        if after_close is not None:
+            self._after_close[pid] = after_close
         if self._use_pidfd and self._watch_pidfd(pid, callback):
             return
         if threading.current_thread() is threading.main_thread() and self._watch_sigchld(pid, callback):
@@ -128,8 +135,19 @@ class ChildWatcher:
             self._signal_children.clear()
             self._remove_sigchld_handler()
         for pid in orphans:
-            if _reap(pid, os.WNOHANG) is None:
-                threading.Thread(target=_reap, args=(pid, 0), name=f"tidal-reap-{pid}", daemon=True).start()
+            after_close = self._after_close.pop(pid, None)
+            code = _reap(pid, os.WNOHANG)
+            if code is None:
+                threading.Thread(
+                    target=_reap_then_call, args=(pid, after_close), name=f"tidal-reap-{pid}", daemon=True
+                ).start()
+            elif after_close is not None:
+                after_close(code)
+        self._after_close.clear()
+
+    def _exited(self, pid: int, callback: ExitCallback, code: int) -> None:
+        self._after_close.pop(pid, None)
+        callback(code)
 
     # -- pidfd -------------------------------------------------------------------
     def _watch_pidfd(self, pid: int, callback: ExitCallback) -> bool:
@@ -138,7 +156,8 @@ class ChildWatcher:
         except OSError as exc:
             if isinstance(exc, ProcessLookupError):
                 # Already gone (and a zombie, since only we reap it).
-                self._loop.call_soon(callback, _reap(pid, 0) or 0)
+                code = _reap(pid, 0)
+                self._loop.call_soon(self._exited, pid, callback, UNKNOWN_EXIT_CODE if code is None else code)
                 return True
             logger.debug("pidfd_open() failed (%s); watching children with SIGCHLD", exc)
             self._use_pidfd = False  # ENOSYS, EPERM in sandboxes: same for every child
@@ -150,7 +169,7 @@ class ChildWatcher:
     def _on_pidfd_readable(self, pid: int, callback: ExitCallback) -> None:
         self._stop_pidfd(pid)
         code = _reap(pid, 0)  # it exited: waitpid returns at once
-        callback(UNKNOWN_EXIT_CODE if code is None else code)
+        self._exited(pid, callback, UNKNOWN_EXIT_CODE if code is None else code)
 
     def _stop_pidfd(self, pid: int) -> None:
         pidfd = self._pidfds.pop(pid, None)
@@ -176,7 +195,7 @@ class ChildWatcher:
             code = _reap(pid, os.WNOHANG)
             if code is not None:
                 del self._signal_children[pid]
-                callback(code)
+                self._exited(pid, callback, code)
         if not self._signal_children:
             self._remove_sigchld_handler()
 
@@ -193,10 +212,20 @@ class ChildWatcher:
 
     def _wait_in_thread(self, pid: int, callback: ExitCallback) -> None:
         code = _reap(pid, 0)
+        code = UNKNOWN_EXIT_CODE if code is None else code
+        after_close = self._after_close.pop(pid, None)
         try:
-            self._loop.call_soon_threadsafe(callback, UNKNOWN_EXIT_CODE if code is None else code)
-        except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
-            pass
+            self._loop.call_soon_threadsafe(callback, code)
+        except RuntimeError:  # the loop closed meanwhile
+            if after_close is not None:
+                after_close(code)
+
+
+def _reap_then_call(pid: int, after_close: ExitCallback | None) -> None:
+    """Reaper thread for a child whose loop closed before it exited."""
+    code = _reap(pid, 0)
+    if after_close is not None:
+        after_close(UNKNOWN_EXIT_CODE if code is None else code)
 
 
 def _close_fds(pidfds: dict[int, int]) -> None:

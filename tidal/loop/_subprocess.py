@@ -118,7 +118,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if loop.get_debug():
             logger.debug("process %r created: pid %s", args, self._pid)
         self._watcher = watcher_for(loop)
-        self._watcher.add_child(self._pid, self._process_exited)
+        self._watcher.add_child(self._pid, self._process_exited, self._exited_after_loop_closed)
 
     def __repr__(self) -> str:
         parts = [type(self).__name__]
@@ -221,6 +221,13 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if self._protocol is not None:
             self._call(self._protocol.process_exited)
         self._try_finish()
+
+    def _exited_after_loop_closed(self, returncode: int) -> None:
+        # From the reaper thread: the loop is gone, only the Popen object
+        # still cares (it would warn that the child "is still running").
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.returncode = returncode
 
     def _try_finish(self) -> None:
         if self._finished or self._returncode is None:
