@@ -206,7 +206,7 @@ class HTTPServerConnection:
         return Request(
             event.method.decode("ascii"),
             event.target,
-            list(event.headers),
+            event.headers,
             self,
             http_version=event.http_version.decode("ascii"),
             client=self.client,

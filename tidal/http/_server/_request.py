@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
@@ -61,7 +61,7 @@ class Request:
         self,
         method: str,
         target: bytes,
-        raw_headers: list[tuple[bytes, bytes]],
+        raw_headers: Sequence[tuple[bytes, bytes]],
         source: BodySource,
         *,
         http_version: str = "1.1",
@@ -81,7 +81,7 @@ class Request:
         """The local (host, port) the request arrived on, when known."""
         self.scheme = scheme
         """``"http"`` or ``"https"``."""
-        self._raw_headers = raw_headers
+        self._raw_headers = raw_headers  # made a list on first use: most handlers never look
         self._headers: Headers | None = None
         self._source = source
         self._body: bytes | None = None
@@ -94,13 +94,16 @@ class Request:
     def headers(self) -> Headers:
         """The request's header fields (built on first access)."""
         if self._headers is None:
-            self._headers = Headers(self._raw_headers)
+            self._headers = Headers(self.raw_headers)
         return self._headers
 
     @property
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """The header fields as received: (lowercased name, value) byte pairs."""
-        return self._raw_headers
+        raw = self._raw_headers
+        if not isinstance(raw, list):
+            raw = self._raw_headers = list(raw)
+        return raw
 
     @property
     def raw_path(self) -> bytes:
