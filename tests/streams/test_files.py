@@ -157,6 +157,25 @@ def test_append_makes_a_multi_member_gzip_file(run: Run, tmp_path: Path) -> None
         assert text.read() == "first\nsecond\nthird\n"
 
 
+def test_writing_nothing_still_creates_or_truncates_the_file(run: Run, tmp_path: Path) -> None:
+    existing = tmp_path / "existing.txt"
+    existing.write_text("old contents")
+
+    async def scenario() -> None:
+        async with tidal.open(tmp_path / "empty.txt", "wt"):
+            pass
+        await tidal.open(existing, "wb").aclose()
+        async with tidal.open(tmp_path / "empty.gz", "wt", compression="gzip"):
+            pass
+        with pytest.raises(FileNotFoundError):
+            await tidal.open(tmp_path / "no-such-dir" / "f", "wt").aclose()
+
+    run(scenario())
+    assert (tmp_path / "empty.txt").read_bytes() == b""
+    assert existing.read_bytes() == b""
+    assert gzip.decompress((tmp_path / "empty.gz").read_bytes()) == b""
+
+
 def test_modes_return_the_stream_types(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(gzip.compress(b"x\n"))

@@ -93,6 +93,7 @@ class FileStream(ByteStream):
         self._offset = 0
         self._eof = False
         self._eof_sent = False
+        self._opened = False
         self._closed = False
         self._broken: str | None = None
         self._receive_guard = ConflictGuard("another task is already receiving on this file stream")
@@ -128,7 +129,11 @@ class FileStream(ByteStream):
     def _open_blocking(self) -> io.FileIO:
         if self._file is None:
             self._file = io.FileIO(self._path, self._mode[0])
+            self._opened = True
         return self._file
+
+    def _create_blocking(self) -> None:
+        io.FileIO(self._path, self._mode[0]).close()
 
     def _read_blocking(self) -> bytes:
         file = self._file or self._open_blocking()  # an error opening is raised as it is
@@ -276,7 +281,11 @@ class FileStream(ByteStream):
             file.close()
 
     async def aclose(self) -> None:
-        """Wait for the operation in flight, then close the file; always closes."""
+        """Wait for the operation in flight, then close the file; always closes.
+
+        A file opened for writing that was never written is created (or
+        truncated) here, as ``open(path, "w")`` would have done.
+        """
         if self._closed:
             return
         self._closed = True
@@ -294,6 +303,9 @@ class FileStream(ByteStream):
         if operation is not None and not operation.cancelled():
             operation.exception()  # retrieved: no "exception was never retrieved" report
         self._close_file()
+        if self._mode != "rb" and not self._opened and self._broken is None:
+            # Nothing was written: still create (or truncate) the file, as open() would.
+            await asyncio.get_running_loop().run_in_executor(None, self._create_blocking)
 
     def _close_after(self, operation: asyncio.Future[Any]) -> None:
         if not operation.cancelled():
