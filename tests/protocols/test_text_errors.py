@@ -168,3 +168,24 @@ def test_feed_after_finish_is_a_usage_error() -> None:
     splitter.finish("x")
     with pytest.raises(TextUsageError, match=r"feed\(\) after finish\(\)"):
         splitter.feed("y")
+
+
+def test_exported_names_are_pinned() -> None:
+    from tidal.protocols import text
+
+    assert sorted(text.__all__) == sorted(
+        [
+            "TextDecoder",
+            "LineSplitter",
+            "LineDecoder",
+            "charset_from_content_type",
+            "DEFAULT_MAX_LINE_LENGTH",
+            "TextError",
+            "InvalidTextError",
+            "LineTooLongError",
+            "UnknownEncodingError",
+            "TextUsageError",
+        ]
+    )
+    for name in text.__all__:
+        assert getattr(text, name) is not None

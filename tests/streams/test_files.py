@@ -464,3 +464,29 @@ def test_loop_stays_responsive_while_reading_a_large_gzip_file(run: Run, tmp_pat
     # Without the stream yielding, the timer could not fire until the read ends.
     assert ticks >= 10
     assert worst < 0.5, f"the 5 ms timer was held up for {worst * 1000:.0f} ms"
+
+
+# -- the public surface -------------------------------------------------------------------
+
+
+def test_open_is_exported_lazily_from_the_top_level() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tidal\n"
+        "assert 'tidal.streams' not in sys.modules\n"
+        "assert 'open' in tidal.__all__ and 'open' in dir(tidal)\n"
+        "import tidal.streams\n"
+        "assert tidal.open is tidal.streams.open\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_stream_names_are_exported() -> None:
+    import tidal.streams
+
+    for name in ("TextStream", "FileStream", "open"):
+        assert name in tidal.streams.__all__
+        assert getattr(tidal.streams, name).__doc__
