@@ -45,17 +45,31 @@ AddrInfo = tuple[Any, Any, int, str, Any]
 
 _A, _AAAA = 1, 28
 _INET_ATON = re.compile(r"[0-9a-fA-FxX.]+")
-_SOCKET_TYPES = (
-    (socket.SOCK_STREAM, socket.IPPROTO_TCP),
-    (socket.SOCK_DGRAM, socket.IPPROTO_UDP),
-    (socket.SOCK_RAW, 0),
+# glibc's socket type/protocol table (sysdeps/posix/getaddrinfo.c), in its order:
+# (type, protocol, any protocol goes, refuses a service, listed when neither is asked)
+_SOCK_DCCP, _IPPROTO_DCCP, _IPPROTO_UDPLITE, _IPPROTO_SCTP = 6, 33, 136, 132
+_TYPE_PROTOCOLS = (
+    (socket.SOCK_STREAM, socket.IPPROTO_TCP, False, False, True),
+    (socket.SOCK_DGRAM, socket.IPPROTO_UDP, False, False, True),
+    (_SOCK_DCCP, _IPPROTO_DCCP, False, False, False),
+    (socket.SOCK_DGRAM, _IPPROTO_UDPLITE, False, False, False),
+    (socket.SOCK_STREAM, _IPPROTO_SCTP, False, False, False),
+    (socket.SOCK_SEQPACKET, _IPPROTO_SCTP, False, False, False),
+    (socket.SOCK_RAW, 0, True, True, True),
+)
+_KNOWN_FLAGS = int(  # a plain int: ~ on an IntFlag inverts only the named bits
+    socket.AI_PASSIVE | socket.AI_CANONNAME | socket.AI_NUMERICHOST | socket.AI_V4MAPPED | socket.AI_ALL
+    | socket.AI_ADDRCONFIG | socket.AI_NUMERICSERV | getattr(socket, "AI_IDN", 0x40)
+    | getattr(socket, "AI_CANONIDN", 0x80) | 0x100 | 0x200  # glibc's two deprecated IDN flags
 )
 _MESSAGES = {
+    socket.EAI_BADFLAGS: "Bad value for ai_flags",
     socket.EAI_NONAME: "Name or service not known",
     socket.EAI_AGAIN: "Temporary failure in name resolution",
     socket.EAI_FAIL: "Non-recoverable failure in name resolution",
     socket.EAI_FAMILY: "ai_family not supported",
     socket.EAI_SERVICE: "Servname not supported for ai_socktype",
+    socket.EAI_SOCKTYPE: "ai_socktype not supported",
     socket.EAI_ADDRFAMILY: "Address family for hostname not supported",
     socket.EAI_NODATA: "No address associated with hostname",
 }
@@ -70,13 +84,17 @@ async def getaddrinfo(
     resolver: Resolver, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
 ) -> list[AddrInfo]:
     """``socket.getaddrinfo(host, port, family, type, proto, flags)`` through ``resolver``."""
+    host_text = _text(host)
+    if host_text is None and port is None:
+        raise gai_error(socket.EAI_NONAME)
+    if flags & ~_KNOWN_FLAGS or (flags & socket.AI_CANONNAME and host_text is None):
+        raise gai_error(socket.EAI_BADFLAGS)
     if family not in (socket.AF_UNSPEC, socket.AF_INET, socket.AF_INET6):
         raise gai_error(socket.EAI_FAMILY)
-    host_text = _text(host)
     if host_text is not None and _is_mdns(host_text) and not _numeric(host_text):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, socket.getaddrinfo, host, port, family, type, proto, flags)
-    kinds = _socket_kinds(type, proto)
+    kinds = _socket_kinds(type, proto, port is not None)
     port_number = await _port(port, kinds, flags)
     addresses, canonical = await _addresses(resolver, host_text, family, flags)
     ordered = sort_addresses(addresses) if len(addresses) > 1 else addresses
@@ -124,16 +142,16 @@ def _scope_id(zone: str) -> int:
         raise gai_error(socket.EAI_NONAME) from None
 
 
-def _socket_kinds(type: int, proto: int) -> list[tuple[int, int]]:
-    kinds = [
-        (kind, number) for kind, number in _SOCKET_TYPES
-        if (not type or kind == type) and (not proto or number == proto or (kind == socket.SOCK_RAW and type))
-    ]
-    if not kinds and type:
-        return [(type, proto)]
-    if not kinds:
-        raise gai_error(socket.EAI_SERVICE)
-    return [(kind, proto or number) for kind, number in kinds]
+def _socket_kinds(type: int, proto: int, has_port: bool) -> list[tuple[int, int]]:
+    """The (type, protocol) pairs to return, chosen as glibc chooses them."""
+    if not type and not proto:
+        return [(kind, number) for kind, number, _, _, listed in _TYPE_PROTOCOLS if listed]
+    for kind, number, any_protocol, no_service, _ in _TYPE_PROTOCOLS:
+        if (not type or kind == type) and (not proto or any_protocol or number == proto):
+            if has_port and no_service:
+                raise gai_error(socket.EAI_SERVICE)
+            return [(kind, proto if any_protocol else number)]
+    raise gai_error(socket.EAI_SOCKTYPE if type else socket.EAI_SERVICE)
 
 
 async def _port(port: Any, kinds: list[tuple[int, int]], flags: int) -> int:
