@@ -334,7 +334,8 @@ class Client:
         while True:
             connection = await self._connection_for(request.url.origin, deadlines, timing, proxy)
             reused = connection.cycles > 0
-            deadlines.emit("connection.acquired", reused=reused, origin=request.url.origin)
+            if deadlines.trace is not None:
+                deadlines.emit("connection.acquired", reused=reused, origin=request.url.origin)
             try:
                 await connection.send_request(head, request.body, deadlines,
                                               self.continue_timeout if expects else None)
@@ -349,7 +350,8 @@ class Client:
         if not reused:
             connect_timing = connection.connect_timing
             timing.dns, timing.connect, timing.tls = connect_timing.dns, connect_timing.connect, connect_timing.tls
-        deadlines.emit("response.headers", status=response_head.status_code)
+        if deadlines.trace is not None:
+            deadlines.emit("response.headers", status=response_head.status_code)
         source = _PooledBody(self._pool, connection, deadlines)
         response = ClientResponse(
             response_head.status_code,
@@ -435,7 +437,8 @@ class _PooledBody:
             raise
         if chunk is None:
             self.trailers = Headers(connection.trailers)
-            self._deadlines.emit("response.body_done")
+            if self._deadlines.trace is not None:
+                self._deadlines.emit("response.body_done")
             self._connection = None
             if connection.finish_cycle():
                 to_close = self._pool.checkin(connection)
@@ -455,8 +458,9 @@ class _PooledBody:
 def _request_head(request: ClientRequest, forward_proxy: URL | None = None) -> Request:
     """The engine's request event; through a forwarding proxy the target is the absolute URL."""
     headers = request.headers
-    fields = [(b"Host", request.url.host_header.encode("ascii"))] if "host" not in headers else []
-    fields += headers.raw()
+    raw = headers.raw()
+    names = {name.lower() for name, _ in raw}  # one pass instead of a scan per lookup
+    fields = raw if b"host" in names else [(b"Host", request.url.host_header.encode("ascii")), *raw]
     target = request.url.target
     if forward_proxy is not None:
         target = str(request.url.without_credentials()).split("#", 1)[0]
@@ -464,12 +468,12 @@ def _request_head(request: ClientRequest, forward_proxy: URL | None = None) -> R
         if credentials is not None:
             fields.append(credentials)
     body = request.body
-    if body is not None and "content-length" not in headers and "transfer-encoding" not in headers:
+    if body is not None and b"content-length" not in names and b"transfer-encoding" not in names:
         if body.length is None:
             fields.append((b"Transfer-Encoding", b"chunked"))
         else:
             fields.append((b"Content-Length", str(body.length).encode("ascii")))
-    elif body is None and request.method in ("POST", "PUT", "PATCH") and "content-length" not in headers:
+    elif body is None and request.method in ("POST", "PUT", "PATCH") and b"content-length" not in names:
         fields.append((b"Content-Length", b"0"))
     return Request(method=request.method.encode("ascii"), target=target.encode("ascii"), headers=fields)
 

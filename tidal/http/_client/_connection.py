@@ -120,10 +120,12 @@ class Connection:
                 if in_memory:
                     data += engine.send(Data(data=in_memory))
                 await self._write(data + engine.send(EndOfMessage()), deadlines)
-                deadlines.emit("request.sent", headers_and_body=True)
+                if deadlines.trace is not None:
+                    deadlines.emit("request.sent", headers_and_body=True)
                 return
             await self._write(data, deadlines)
-            deadlines.emit("request.headers_sent")
+            if deadlines.trace is not None:
+                deadlines.emit("request.headers_sent")
             if body is None:
                 await self._write(engine.send(EndOfMessage()), deadlines)
                 return
@@ -132,7 +134,8 @@ class Connection:
             async for chunk in body.chunks():
                 await self._write(engine.send(Data(data=chunk)), deadlines)
             await self._write(engine.send(EndOfMessage()), deadlines)
-            deadlines.emit("request.sent", headers_and_body=True)
+            if deadlines.trace is not None:
+                deadlines.emit("request.sent", headers_and_body=True)
         except BaseException as exc:
             error = translate(exc, "write", deadlines.request)
             if error is exc:
@@ -186,7 +189,8 @@ class Connection:
                     first = not self.received_in_cycle
                     await self._receive(deadlines)
                     if first:
-                        deadlines.emit("response.first_byte")
+                        if deadlines.trace is not None:
+                            deadlines.emit("response.first_byte")
                 elif isinstance(event, Response):
                     return event
                 elif not isinstance(event, InformationalResponse):
