@@ -155,23 +155,30 @@ def loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop]:
     raise ValueError(f"unknown loop {kind!r}")
 
 
-def on_loop(kind: str, make: Callable[[], Coroutine[Any, Any, int]], lateness: list[float] | None) -> Callable[[], Sample]:
+def on_loop(
+    kind: str, counter: Callable[[Path], Coroutine[Any, Any, int]], path: Path, lateness: list[float] | None
+) -> Callable[[], Sample]:
+    """A runner counting ``path``'s lines with ``counter`` on a fresh ``kind`` loop, timer alongside if asked."""
     factory = loop_factory(kind)  # ImportError now, not in the middle of the runs
 
     def run() -> Sample:
         with asyncio.Runner(loop_factory=factory) as runner:
-            return timed(lambda: runner.run(with_timer(make(), lateness) if lateness is not None else make()))
+            work = counter(path) if lateness is None else with_timer(counter(path), lateness)
+            return timed(lambda: runner.run(work))
 
     return run
+
+
+TIDAL_STYLES = (("async for", count_tidal_lines, True), (f"readlines({BATCH_HINT})", count_tidal_batches, False))
 
 
 def build_cases(path: Path, loops: list[str]) -> list[Case]:
     cases = [Case('gzip.open(path, "rt")', lambda: timed(lambda: count_gzip_open(path)), baseline=True)]
     for kind in loops:
-        for label, counter, timer in (("async for", count_tidal_lines, True), (f"readlines({BATCH_HINT})", count_tidal_batches, False)):
+        for label, counter, with_ticks in TIDAL_STYLES:
             case = Case(f"tidal.open rt gzip, {label}, {kind} loop", None)
             try:
-                case.run = on_loop(kind, lambda counter=counter: counter(path), case.lateness if timer else None)  # type: ignore[misc]
+                case.run = on_loop(kind, counter, path, case.lateness if with_ticks else None)
             except ImportError as error:
                 case.problem = f"not available: {error}"
             cases.append(case)
