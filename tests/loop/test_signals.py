@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -27,6 +29,82 @@ def test_signal_wakes_a_blocked_loop(loop: asyncio.AbstractEventLoop, run: Any) 
 
     assert run(main()) == signal.SIGUSR1
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+
+
+def wait_channel(native_thread_id: int) -> str:
+    """Where the thread sleeps in the kernel ("0" while it runs or when hidden)."""
+    try:
+        with open(f"/proc/self/task/{native_thread_id}/wchan") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
+
+
+def kernel_shows_wait_channels() -> bool:
+    """Whether /proc/<tid>/wchan names the kernel function a sleeping thread waits in."""
+    asleep, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def sleeper() -> None:
+        seen.append(str(threading.get_native_id()))
+        asleep.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=sleeper)
+    thread.start()
+    asleep.wait(10)
+    channel = ""
+    give_up = time.monotonic() + 5
+    while channel in ("", "0") and time.monotonic() < give_up:
+        channel = wait_channel(int(seen[0]))
+        time.sleep(0.001)
+    release.set()
+    thread.join()
+    return channel not in ("", "0")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="observes the epoll wait through /proc")
+def test_signal_runs_promptly_while_blocked_in_epoll_without_timers(
+    loop: asyncio.AbstractEventLoop, loop_kind: str
+) -> None:
+    """The handler runs at once although the loop sleeps in epoll_wait with no timeout at all."""
+    loop_thread = threading.get_native_id()
+    if not kernel_shows_wait_channels():
+        pytest.skip("this kernel does not show where a thread sleeps (/proc/<tid>/wchan)")
+    sent_at: list[float] = []
+    deadlines: list[float | None] = []
+    handled = loop.create_future()
+
+    def send_when_blocked() -> None:
+        give_up = time.monotonic() + 10
+        while "epoll" not in wait_channel(loop_thread):  # bounded poll of an observable state
+            if time.monotonic() > give_up:
+                loop.call_soon_threadsafe(handled.set_exception, AssertionError("loop never blocked in epoll"))
+                return
+            time.sleep(0.001)
+        if loop_kind == "tidal":
+            deadlines.append(loop.next_deadline())  # type: ignore[attr-defined]
+        sent_at.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGUSR1)
+        if not ran.wait(10):  # fail instead of hanging if the loop never woke up
+            loop.call_soon_threadsafe(handled.set_exception, AssertionError("handler did not run"))
+
+    def on_signal() -> None:
+        ran.set()
+        handled.set_result(time.monotonic())
+
+    ran = threading.Event()
+    loop.add_signal_handler(signal.SIGUSR1, on_signal)
+    sender = threading.Thread(target=send_when_blocked)
+    try:
+        sender.start()
+        # No wait_for(): nothing but the signal may wake the loop (no timer at all).
+        handled_at = loop.run_until_complete(handled)
+    finally:
+        sender.join()
+        loop.remove_signal_handler(signal.SIGUSR1)
+    assert deadlines in ([None], [])  # tidal's loop had no timer while it slept
+    assert handled_at - sent_at[0] < 2.0  # promptly: one wakeup, not a timeout
 
 
 def test_handler_runs_once_per_delivery(loop: asyncio.AbstractEventLoop, run: Any) -> None:
