@@ -238,3 +238,28 @@ def test_installed_getaddrinfo_feeds_open_connection(
     assert run(scenario()) == b"hello"
     assert resolver.cache is not None and len(resolver.cache) == 1  # the A answer; NODATA without SOA is not cached
     assert loop.getaddrinfo.__self__ is loop  # uninstalled: the loop's own method again
+
+
+def test_happy_eyeballs_through_the_resolver(dnsmasq: DnsmasqServer, run: Run) -> None:
+    from tidal.streams import open_tcp_stream
+
+    resolver = make_resolver(dnsmasq)
+
+    async def scenario() -> tuple[bytes, list[Any], list[Any]]:
+        async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"hello")
+            writer.close()
+
+        server = await asyncio.start_server(greet, "127.0.0.9", 0)  # both.test: 127.0.0.9 and ::9
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            v6 = await resolver.stream_addresses("both.test", port, socket.AF_INET6)
+            v4 = await resolver.stream_addresses("both.test", port, socket.AF_INET)
+            stream = await open_tcp_stream("both.test", port, family_resolver=resolver.stream_addresses)
+            async with stream:
+                return await stream.receive_some(100), v6, v4
+
+    greeting, v6, v4 = run(scenario())
+    assert greeting == b"hello"
+    assert [address for _, address in v6] == [("::9", v6[0][1][1], 0, 0)]
+    assert [family for family, _ in v4] == [socket.AF_INET]

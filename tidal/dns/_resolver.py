@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -251,6 +252,17 @@ class Resolver:
         from ._getaddrinfo import getaddrinfo
 
         return await getaddrinfo(self, host, port, family, type, proto, flags)
+
+    async def stream_addresses(
+        self, host: str, port: int, family: socket.AddressFamily
+    ) -> list[tuple[socket.AddressFamily, Any]]:
+        """TCP candidates of one address family: the per-family lookup Happy Eyeballs needs.
+
+        Pass it as ``tidal.streams.open_tcp_stream(..., family_resolver=resolver.stream_addresses)``
+        to connect through this resolver on any loop.
+        """
+        infos = await self.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+        return [(socket.AddressFamily(info[0]), info[4]) for info in infos if info[0] == family]
 
     # -- one absolute name ----------------------------------------------------
 
