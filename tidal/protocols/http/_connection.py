@@ -57,7 +57,7 @@ from ._events import (
 from ._framing import NO_FACTS, HeadFacts, analyse_head
 from ._grammar import FIELD_LINE, FRAMING_FIELDS, REQUEST_LINE, STATUS_LINE
 from ._limits import DEFAULT_LIMITS, HTTPLimits
-from ._sections import SectionScanner, field_line_problem, request_line_problem, status_line_problem
+from ._sections import FORBIDDEN_TRAILERS, SectionScanner, field_line_problem, request_line_problem, status_line_problem
 
 __all__ = ["HTTPConnection"]
 
@@ -424,6 +424,8 @@ class HTTPConnection:
         cls = event.__class__
         if cls is Response and self._their_error is not None:
             event = _with_connection_close(event)  # type: ignore[arg-type]
+        elif cls is EndOfMessage and event.headers:  # type: ignore[attr-defined]
+            self._check_sent_trailers(event)  # type: ignore[arg-type]
         try:
             data = self._h11.send(event)
         except h11.LocalProtocolError as exc:
@@ -453,6 +455,18 @@ class HTTPConnection:
             for name, value in FRAMING_FIELDS.findall(lowered):
                 if name == b"connection" and b"close" in _tokens(value):
                     self._keep_alive = False
+
+    def _check_sent_trailers(self, event: EndOfMessage) -> None:
+        # The same trailer rules we apply to the peer (see _sections).
+        for name, value in event.headers.raw_items():
+            problem = None
+            if name.lower() in FORBIDDEN_TRAILERS:
+                problem = "is not allowed in a trailer section"
+            elif (bad := _SENT_CONTROL_BYTE.search(value)) is not None:
+                problem = f"has the control character 0x{bad[0][0]:02x} in its value"
+            if problem is not None:
+                self._h11.send_failed()
+                raise HTTPLocalProtocolError(f"refusing to send the trailer field {name.decode('ascii')!r}: it {problem}")
 
     def send_failed(self) -> None:
         """Record that the bytes from :meth:`send` could not be written.
