@@ -268,16 +268,27 @@ class TextStream(AsyncResource):
         """
         self._check_readable()
         with self._receive_guard:
-            self._text, self._pos = self._take_buffered(), 0
-            if self._deferred is not None and not self._text:
-                self._raise_deferred()
             want = None if size is None or size < 0 else size
-            while (want is None or len(self._text) < want) and not self._input_ended and self._deferred is None:
-                text, _ = await self._receive_text()
-                self._text += text
-            end = len(self._text) if want is None else want
-            result, self._text = self._text[:end], self._text[end:]
-            return result
+            if want is not None and len(self._text) - self._pos >= want:
+                start = self._pos  # the common case for small reads: no copy of the rest
+                self._pos += want
+                return self._text[start : self._pos]
+            parts = [self._take_buffered()]
+            if self._deferred is not None and not parts[0]:
+                self._raise_deferred()
+            have = len(parts[0])
+            try:
+                while (want is None or have < want) and not self._input_ended and self._deferred is None:
+                    text, _ = await self._receive_text()
+                    parts.append(text)
+                    have += len(text)
+            except BaseException:
+                self._text, self._pos = "".join(parts), 0  # a cancelled or failed read loses nothing
+                raise
+            text = "".join(parts)
+            end = len(text) if want is None else min(want, len(text))
+            self._text, self._pos = text, end
+            return text[:end]
 
     def _take_buffered(self) -> str:
         """All decoded, unread text, in order, out of the line machinery."""
@@ -285,6 +296,7 @@ class TextStream(AsyncResource):
         if not self._lines_ended and self._deferred is None:
             parts.append(self._splitter.take_pending())
         self._lines.clear()
+        self._text, self._pos = "", 0
         return "".join(parts)
 
     async def _receive_text(self) -> tuple[str, bool]:
