@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -164,3 +165,33 @@ def test_timeouts_validate() -> None:
     with pytest.raises(ValueError):
         ServerLimits(max_request_line_bytes=10_000, max_header_bytes=5_000)
     assert ServerTimeouts().header_read == 10.0 and ServerLimits().max_body_bytes == 16 * 1024 * 1024
+
+
+def test_tls_handshake_timeout_and_plaintext_client(run: Callable[..., Any], loop: asyncio.AbstractEventLoop) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+
+    async def main() -> None:
+        timeouts = short_timeouts(tls_handshake=0.3)
+        async with running(hello, ssl=server_context, timeouts=timeouts) as server:
+            silent = await RawClient.connect(server)
+            started = loop.time()
+            assert await silent.read_until_closed() == b""  # never said hello: dropped
+            assert 0.25 < loop.time() - started < 3.0
+            await silent.close()
+            plaintext = await RawClient.connect(server)
+            await plaintext.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert not (await plaintext.read_until_closed()).startswith(b"HTTP/")
+            await plaintext.close()
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", server.port, ssl=client_context, server_hostname="localhost"
+            )
+            client = RawClient(reader, writer)
+            assert (await client.request("GET", "/")).body == b"hello"
+            await client.close()
+
+    run(main())
