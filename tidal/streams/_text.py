@@ -213,11 +213,14 @@ class TextStream(AsyncResource):
     def _take_lines(self, batch: list[str], wanted: int | None) -> int:
         """Move queued lines to ``batch`` until they total ``wanted`` characters; return their length."""
         lines = self._lines
-        size = sum(map(len, lines))
-        if wanted is None or size <= wanted:
+        # Measuring costs at most `wanted` line lengths (each line has >= 1 character),
+        # and each call consumes at least `wanted` characters: linear overall.
+        size = sum(map(len, lines)) if wanted is None or len(lines) <= wanted else None
+        if size is not None and (wanted is None or size <= wanted):
             batch += lines  # the common case: whole chunks' worth, at C speed
             lines.clear()
             return size
+        assert wanted is not None
         taken = 0
         while taken < wanted:
             line = lines.popleft()
