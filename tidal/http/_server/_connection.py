@@ -174,19 +174,22 @@ class HTTPServerConnection:
         """Wait idle for the first byte of a request; None means close quietly."""
         if self._state.closing:
             return None
+        deadline = self._receive_deadline
+        deadline.arm(self._loop.time() + self._state.timeouts.keep_alive, self._task)
         self._idle = True
         try:
-            count = await self._receive_deadline.run(
-                self._stream.receive_into(self._buffer), self._state.timeouts.keep_alive
-            )
-        except TimeoutError:
-            return None
+            count = await self._stream.receive_into(self._buffer)
         except asyncio.CancelledError:
+            try:
+                deadline.raise_if_expired()
+            except TimeoutError:
+                return None  # idle for too long: close quietly
             if self._state.closing and self._task is not None and self._task.uncancel() == 0:
                 return None  # graceful shutdown of an idle connection
             raise
         finally:
             self._idle = False
+            deadline.disarm()
         return count or None
 
     async def _receive_head_bytes(self, deadline: float) -> int:
@@ -291,11 +294,20 @@ class HTTPServerConnection:
     # --------------------------------------------------------------- dispatch
 
     async def _send(self, data: bytes) -> None:
+        # Deadline.run() inlined: this runs once or more per response.
+        deadline = self._send_deadline
+        deadline.arm(self._loop.time() + self._state.timeouts.write)
         try:
-            await self._send_deadline.run(self._stream.send_all(data), self._state.timeouts.write)
+            await self._stream.send_all(data)
+        except asyncio.CancelledError:
+            self._send_failed = True
+            deadline.raise_if_expired()
+            raise
         except BaseException:
             self._send_failed = True
             raise
+        finally:
+            deadline.disarm()
 
     async def _run_dispatch(self, request: Request, writer: ResponseWriter) -> None:
         self._send_failed = False

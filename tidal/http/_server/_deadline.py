@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["Deadline"]
 
@@ -38,7 +38,7 @@ class Deadline:
         self._loop = loop
         self._when = _NEVER
         self._handle: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[object] | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._fired = False
 
     async def run(self, awaitable: Awaitable[_T], seconds: float) -> _T:
@@ -47,8 +47,27 @@ class Deadline:
 
     async def run_until(self, awaitable: Awaitable[_T], when: float) -> _T:
         """Await ``awaitable``; raise :class:`TimeoutError` if it is still waiting at loop time ``when``."""
-        task = asyncio.current_task()
-        assert task is not None, "Deadline.run() must be awaited inside a task"
+        self.arm(when)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            self.raise_if_expired()
+            raise
+        finally:
+            self.disarm()
+
+    # The three steps of run_until(), for hot paths that cannot afford two
+    # extra coroutine frames per wait:
+    #     deadline.arm(when)
+    #     try: await ...
+    #     except CancelledError: deadline.raise_if_expired(); raise
+    #     finally: deadline.disarm()
+
+    def arm(self, when: float, task: asyncio.Task[Any] | None = None) -> None:
+        """Cancel ``task`` (default: the current one) if it is still waiting at loop time ``when``."""
+        if task is None:
+            task = asyncio.current_task(self._loop)
+            assert task is not None, "a Deadline must be armed inside a task"
         self._task = task
         self._when = when
         handle = self._handle
@@ -56,17 +75,19 @@ class Deadline:
             if handle is not None:
                 handle.cancel()
             self._handle = self._loop.call_at(when, self._expire)
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            if self._fired:
-                self._fired = False
-                if task.uncancel() == 0:
-                    raise TimeoutError from None
-            raise
-        finally:
-            self._when = _NEVER
-            self._task = None
+
+    def raise_if_expired(self) -> None:
+        """Inside ``except CancelledError``: raise ``TimeoutError`` if this deadline caused it."""
+        if self._fired:
+            self._fired = False
+            task = self._task
+            if task is not None and task.uncancel() == 0:
+                raise TimeoutError from None
+
+    def disarm(self) -> None:
+        """The wait is over (whatever its outcome)."""
+        self._when = _NEVER
+        self._task = None
 
     def _expire(self) -> None:
         self._handle = None
