@@ -102,7 +102,8 @@ class TextStream(AsyncResource):
         # Reading: decoded text is, in stream order, _text[_pos:], then _lines, then
         # the splitter's pending text.  _text is only non-empty after read(n).
         self._decoder = TextDecoder(encoding, errors, newline, default_encoding=default_encoding)
-        self._splitter = LineSplitter("\n" if newline is None else newline, max_line_length=max_line_length)
+        self._split_mode = "\n" if newline is None else newline  # the decoder translates for None
+        self._splitter = LineSplitter(self._split_mode, max_line_length=max_line_length)
         self._lines: deque[str] = deque()
         self._text = ""
         self._pos = 0
@@ -244,6 +245,9 @@ class TextStream(AsyncResource):
 
     def _split_leftover_text(self) -> None:
         text, self._text, self._pos = self._text[self._pos :], "", 0
+        if self._lines_ended:  # the splitter is finished: cut the rest on its own
+            self._lines.extend(LineSplitter(self._split_mode, max_line_length=None).finish(text))
+            return
         try:
             self._lines.extend(self._splitter.feed(text))
         except LineTooLongError as error:
