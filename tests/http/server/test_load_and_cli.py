@@ -7,6 +7,7 @@ import os
 import re
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -114,3 +115,44 @@ def test_cli_rejects_a_bad_target(tmp_path: Path) -> None:
         [sys.executable, "-m", "tidal", "serve", str(tmp_path / "missing")], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2 and "neither a directory nor module:app" in result.stderr
+
+
+APP_MODULE = '''
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    body = ("asgi over " + scope["scheme"]).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+'''
+
+
+def test_cli_serves_an_asgi_module_over_tls(tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("localhost")
+    certificate.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    (tmp_path / "cliapp.py").write_text(APP_MODULE)
+    command = [sys.executable, "-m", "tidal", "serve", "cliapp:app", "--port", "0", "--no-access-log"]
+    command += ["--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.pem")]
+    environment = dict(os.environ, PYTHONPATH=os.getcwd())
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=environment)
+    try:
+        ready = _read_line(process, r"serving cliapp:app on (https://\S+)")
+        port = ready.group(1).rsplit(":", 1)[1]
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        with urllib.request.urlopen(f"https://localhost:{port}/", context=context, timeout=5) as reply:  # noqa: S310
+            assert reply.read() == b"asgi over https"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
