@@ -518,3 +518,53 @@ def test_direction_misuse_is_a_type_error(run: Run) -> None:
         await send_only.aclose()
 
     run(scenario())
+
+
+# -- property: any mix of reads over any chunking equals io.TextIOWrapper ----------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_STEPS = st.one_of(st.just("line"), st.just("lines"), st.integers(min_value=0, max_value=9))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab\r\n é😀")), max_size=40),
+    newline=st.sampled_from([None, "", "\n", "\r", "\r\n"]),
+    plan=st.lists(_STEPS, max_size=12),
+    cuts=st.lists(st.integers(min_value=1, max_value=6), max_size=30),
+)
+def test_any_mix_of_reads_matches_textiowrapper(text: str, newline: str | None, plan: list[Any], cuts: list[int]) -> None:
+    import tidal.loop
+
+    data = text.encode()
+    chunks, offset = [], 0
+    for size in [*cuts, len(data)]:
+        if offset < len(data):
+            chunks.append(data[offset : offset + size])
+            offset += size
+    steps = [*plan, -1]
+
+    async def consume(stream: TextStream) -> list[Any]:
+        out: list[Any] = []
+        for step in steps:
+            if step == "line":
+                out.append(await stream.readline())
+            elif step == "lines":
+                out.append(await stream.readlines(3))
+            else:
+                out.append(await stream.read(step))
+        return out
+
+    wrapper = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=newline)
+    expected: list[Any] = []
+    for step in steps:
+        if step == "line":
+            expected.append(wrapper.readline())
+        elif step == "lines":
+            expected.append(wrapper.readlines(3))
+        else:
+            expected.append(wrapper.read(step))
+    with asyncio.Runner(loop_factory=tidal.loop.new_event_loop) as runner:
+        assert runner.run(with_sender(chunks, consume, encoding="utf-8", newline=newline, read_size=3)) == expected

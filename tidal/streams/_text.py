@@ -182,10 +182,10 @@ class TextStream(AsyncResource):
             return self._lines.popleft()
 
     async def readlines(self, hint: int = -1) -> list[str]:
-        """A list of lines, as :meth:`io.IOBase.readlines`: stop once they total ``hint`` characters.
+        """A list of lines, as :meth:`io.IOBase.readlines`: stop once they exceed ``hint`` characters.
 
         With ``hint <= 0``, every line to EOF.  Otherwise lines are added
-        until their total length reaches ``hint`` (so at least one line,
+        until their total length exceeds ``hint`` (so at least one line,
         unless at EOF, which returns ``[]``).  Batches skip the per-line cost
         of ``async for``: ``while lines := await text.readlines(65536)`` is
         the fastest way through large input.
@@ -196,7 +196,7 @@ class TextStream(AsyncResource):
                 self._split_leftover_text()
             batch: list[str] = []
             total = 0
-            while hint <= 0 or total < hint:
+            while hint <= 0 or total <= hint:
                 if self._lines:
                     total += self._take_lines(batch, hint - total if hint > 0 else None)
                     continue
@@ -212,7 +212,7 @@ class TextStream(AsyncResource):
             return batch
 
     def _take_lines(self, batch: list[str], wanted: int | None) -> int:
-        """Move queued lines to ``batch`` until they total ``wanted`` characters; return their length."""
+        """Move queued lines to ``batch`` until they total more than ``wanted`` characters; return their length."""
         lines = self._lines
         # Measuring costs at most `wanted` line lengths (each line has >= 1 character),
         # and each call consumes at least `wanted` characters: linear overall.
@@ -223,7 +223,7 @@ class TextStream(AsyncResource):
             return size
         assert wanted is not None
         taken = 0
-        while taken < wanted:
+        while taken <= wanted:
             line = lines.popleft()
             batch.append(line)
             taken += len(line)
