@@ -61,7 +61,8 @@ __all__ = ["Client", "USER_AGENT"]
 
 USER_AGENT = f"tidal/{__version__}"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-_DRAIN_LIMIT = 64 * 1024  # redirect bodies up to this size are read so the connection can be reused
+_DRAIN_LIMIT = 64 * 1024
+_HEAD_CACHE_SIZE = 64  # redirect bodies up to this size are read so the connection can be reused
 _UNSET: Any = object()
 
 
@@ -136,6 +137,7 @@ class Client:
         trace_hooks = list((hooks or {}).get("trace", ()))
         self._trace: TraceHook | None = _fan_out(trace_hooks) if trace_hooks else None
         self.continue_timeout = continue_timeout
+        self._heads: dict[tuple[str, str, tuple[tuple[bytes, bytes], ...]], Request] = {}
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -327,7 +329,7 @@ class Client:
         for hook in self._request_hooks:
             await _call(hook, request)
         proxy = self._proxies.proxy_for(request.url)
-        head = _request_head(request, proxy if proxy is not None and not request.url.is_https else None)
+        head = self._head_for(request, proxy if proxy is not None and not request.url.is_https else None)
         expects = request.body is not None and request.headers.get("expect", "").lower() == "100-continue"
         timing = Timing()
         replayable = request.method in _IDEMPOTENT and (request.body is None or request.body.replayable)
@@ -370,6 +372,23 @@ class Client:
             await response.aclose()
             raise
         return response
+
+    def _head_for(self, request: ClientRequest, forward_proxy: URL | None) -> Request:
+        """The engine's request event, reused when the same request is sent again.
+
+        Building and validating an h11 ``Request`` is the largest share of a
+        small request's own cost; the events are immutable, so identical
+        requests (polling, benchmarks, retries) share one.  The cache belongs
+        to this client and is bounded.
+        """
+        fields = _head_fields(request, forward_proxy)
+        key = (request.method, request.url.target if forward_proxy is None else str(request.url), tuple(fields))
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= _HEAD_CACHE_SIZE:
+                self._heads.clear()
+            head = self._heads[key] = _request_head(request, forward_proxy, fields)
+        return head
 
     async def _connection_for(
         self, origin: Origin, deadlines: Deadlines, timing: Timing, proxy: URL | None
@@ -455,15 +474,12 @@ class _PooledBody:
         await close_all([connection, *self._pool.discard(connection)])
 
 
-def _request_head(request: ClientRequest, forward_proxy: URL | None = None) -> Request:
-    """The engine's request event; through a forwarding proxy the target is the absolute URL."""
-    headers = request.headers
-    raw = headers.raw()
+def _head_fields(request: ClientRequest, forward_proxy: URL | None) -> list[tuple[bytes, bytes]]:
+    """The header fields to send: the request's, plus Host, framing and proxy credentials."""
+    raw = request.headers.raw()
     names = {name.lower() for name, _ in raw}  # one pass instead of a scan per lookup
     fields = raw if b"host" in names else [(b"Host", request.url.host_header.encode("ascii")), *raw]
-    target = request.url.target
     if forward_proxy is not None:
-        target = str(request.url.without_credentials()).split("#", 1)[0]
         credentials = proxy_authorization(forward_proxy)
         if credentials is not None:
             fields.append(credentials)
@@ -475,6 +491,16 @@ def _request_head(request: ClientRequest, forward_proxy: URL | None = None) -> R
             fields.append((b"Content-Length", str(body.length).encode("ascii")))
     elif body is None and request.method in ("POST", "PUT", "PATCH") and b"content-length" not in names:
         fields.append((b"Content-Length", b"0"))
+    return fields
+
+
+def _request_head(
+    request: ClientRequest, forward_proxy: URL | None, fields: list[tuple[bytes, bytes]]
+) -> Request:
+    """The engine's request event; through a forwarding proxy the target is the absolute URL."""
+    target = request.url.target
+    if forward_proxy is not None:
+        target = str(request.url.without_credentials()).split("#", 1)[0]
     return Request(method=request.method.encode("ascii"), target=target.encode("ascii"), headers=fields)
 
 
