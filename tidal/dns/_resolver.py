@@ -280,6 +280,13 @@ class Resolver:
             self._converted[key] = (outcome, answer)
         return answer
 
+    def cached_outcome(self, name: str, rdtype: int) -> _LookupResult | None:
+        """The cached outcome for absolute ``name`` as :meth:`lookup_outcome` returns it, or ``None``."""
+        if self.cache is None:
+            return None
+        hit = self.cache.get(name, rdtype, now=self.clock())
+        return None if hit is None else (hit.outcome, hit.ttl, None)
+
     async def lookup_outcome(self, name: str, rdtype: int, deadline: float, tcp: bool = False) -> _LookupResult:
         """The classified outcome for absolute ``name`` (cache, shared query or servers).
 

@@ -9,8 +9,9 @@ higher precedence in the default policy table (rule 6: ::1 > native IPv6 >
 IPv4 > 6to4 > Teredo ...), and the smaller scope (rule 8).  Rule 9 (longest
 matching prefix) is left out on purpose, as glibc does for IPv4, because it
 defeats DNS round-robin; the sort is stable, so equal destinations keep the
-order the server gave.  Probe results are memoized per address for
-``_PROBE_TTL`` seconds (routes change rarely; probing is a syscall).
+order the server gave.  Probe results, and the ranks computed from them,
+are memoized per address for ``_PROBE_TTL`` seconds (routes change rarely;
+probing is a syscall and the policy lookups are slow).
 """
 
 from __future__ import annotations
@@ -100,20 +101,35 @@ def _source_for(address: Address, scope_id: int) -> Address | None:
     return source
 
 
-def sort_addresses(addresses: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Order ``(address text, scope_id)`` pairs best first (stable for ties)."""
+_Rank = tuple[bool, bool, bool, int, int]
+_ranks: dict[tuple[str, int], tuple[float, _Rank]] = {}
 
-    def rank(entry: tuple[str, int]) -> tuple[bool, bool, bool, int, int]:
-        destination = ipaddress.ip_address(entry[0])
-        source = _source_for(destination, entry[1])
-        if source is None:
-            return (True, True, True, -precedence(destination), scope(destination))
-        return (
+
+def _rank(entry: tuple[str, int]) -> _Rank:
+    # A destination's rank only changes with its route, so it is memoized as
+    # long as the route probe is (the policy table lookups are the slow part).
+    now = time.monotonic()
+    known = _ranks.get(entry)
+    if known is not None and known[0] > now:
+        return known[1]
+    destination = ipaddress.ip_address(entry[0])
+    source = _source_for(destination, entry[1])
+    if source is None:
+        rank: _Rank = (True, True, True, -precedence(destination), scope(destination))
+    else:
+        rank = (
             False,
             scope(source) != scope(destination),
             label(source) != label(destination),
             -precedence(destination),
             scope(destination),
         )
+    if len(_ranks) > 1024:
+        _ranks.clear()
+    _ranks[entry] = (now + _PROBE_TTL, rank)
+    return rank
 
-    return sorted(addresses, key=rank)
+
+def sort_addresses(addresses: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Order ``(address text, scope_id)`` pairs best first (stable for ties)."""
+    return sorted(addresses, key=_rank)
