@@ -309,3 +309,38 @@ def test_client_use_after_close(run: Run) -> None:
             await Client().get("ftp://example.org/")
 
     run(main())
+
+
+def test_write_timeout_when_the_server_stops_reading(run: Run) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        await asyncio.Event().wait()  # never reads the body
+
+    async def endless() -> Any:
+        block = b"w" * (1 << 20)
+        for _ in range(256):
+            yield block
+
+    async def main() -> None:
+        async with ScriptedServer(script) as server, Client(timeout=Timeout(write=0.2)) as client:
+            with pytest.raises(http.WriteTimeout, match="write timeout of 0.2 s expired while sending the request"):
+                await client.post(server.url(), content=endless())
+            assert client.pool_state["open"] == 0
+
+    run(main())
+
+
+def test_base_url_text_iteration_and_declared_charset(run: Run) -> None:
+    body = "naïve café\r\nligne 2".encode("latin-1")
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=ISO-8859-1\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+    async def main() -> None:
+        async with ScriptedServer(respond_forever(head + body)) as server:
+            async with Client(base_url=server.url("/api/")) as client:
+                async with client.stream("GET", "items") as response:
+                    assert str(response.url).endswith("/api/items") and response.encoding == "iso8859-1"
+                    text = "".join([piece async for piece in response.iter_text()])
+                assert text == "naïve café\r\nligne 2"  # text as sent; iter_lines splits on any newline
+                assert await (await client.get("x")).text() == "naïve café\r\nligne 2"
+
+    run(main())

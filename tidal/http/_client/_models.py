@@ -251,7 +251,7 @@ class ClientResponse:
     async def text(self, encoding: str | None = None, errors: str = "replace") -> str:
         """The body as text: ``encoding``, else the declared charset, else a BOM, else UTF-8."""
         content = await self.read()
-        decoder = TextDecoder(encoding or self.encoding, errors)
+        decoder = TextDecoder(encoding or self.encoding, errors, newline="")  # text as sent
         try:
             return decoder.decode(content, final=True)
         except TextError as exc:
@@ -294,7 +294,7 @@ class ClientResponse:
 
     async def iter_text(self, encoding: str | None = None, errors: str = "replace") -> AsyncIterator[str]:
         """The decoded body as text pieces (charset as in :meth:`text`)."""
-        decoder = TextDecoder(encoding or self.encoding, errors)
+        decoder = TextDecoder(encoding or self.encoding, errors, newline="")  # text as sent
         try:
             async for chunk in self.iter_bytes():
                 if text := decoder.decode(chunk):
