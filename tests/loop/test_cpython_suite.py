@@ -3,13 +3,14 @@
 Two kinds of suites are run:
 
 * the loop-generic mixins (``EventLoopTestsMixin``, ``BaseSockTestsMixin``,
-  ``SendfileTestsBase``, ``BaseStartServer``, ``BaseTestBufferedProtocol``),
+  ``SendfileTestsBase``, ``BaseStartServer``, ``BaseTestBufferedProtocol``,
+  ``test_sslproto.BaseStartTLS``),
   subclassed here with tidal's loop as the loop under test;
 * suites that obtain their loops from ``asyncio.new_event_loop()`` /
   ``asyncio.run()`` (tasks, streams, locks, ...), run with tidal's
   :class:`~tidal.loop.EventLoopPolicy` installed for the duration of each test.
 
-Tests of features outside this stage of the loop (TLS, subprocesses, pipes)
+Tests of features outside this stage of the loop (subprocesses, pipes)
 and tests that inspect private state of asyncio's own loop classes are
 skipped with the reason given in ``EXCLUDED``; docs/compatibility.md lists
 them with the pass/skip counts.
@@ -31,23 +32,16 @@ pytest.importorskip("test.test_asyncio.utils", reason="CPython's test package is
 
 from test.test_asyncio import utils as test_utils  # noqa: E402
 
-TLS = "TLS transports are the next stage of the loop"
+SSLPROTO_PRIVATE = "calls private methods of asyncio.sslproto's SSLProtocol and its transport"
 SUBPROCESS = "subprocesses are the next stage of the loop"
 PIPES = "pipe transports are the next stage of the loop"
 PRIVATE = "inspects or patches private internals of asyncio's own loop classes"
 
 # "Class.test" (or "*.test" for every class) -> why it is not run on tidal's loop.
 EXCLUDED: dict[str, str] = {
-    "*.test_create_ssl_connection": TLS,
-    "*.test_create_ssl_unix_connection": TLS,
-    "*.test_create_server_ssl": TLS,
-    "*.test_create_unix_server_ssl": TLS,
-    "*.test_create_server_ssl_verify_failed": TLS,
-    "*.test_create_unix_server_ssl_verify_failed": TLS,
-    "*.test_create_server_ssl_match_failed": TLS,
-    "*.test_create_unix_server_ssl_verified": TLS,
-    "*.test_create_server_ssl_verified": TLS,
-    "*.test_legacy_create_ssl_connection": TLS,
+    # test_ssl drives asyncio's SSLProtocol through private hooks
+    "Test_ssl__TestSSL.test_flush_before_shutdown": SSLPROTO_PRIVATE,  # transport._ssl_protocol
+    "Test_ssl__TestSSL.test_remote_shutdown_receives_trailing_data": SSLPROTO_PRIVATE,  # _test__append_write_backlog
     "*.test_read_pipe": PIPES,
     "*.test_unclosed_pipe_transport": PIPES,
     "*.test_read_pty_output": PIPES,
@@ -55,14 +49,6 @@ EXCLUDED: dict[str, str] = {
     "*.test_write_pipe_disconnect_on_close": PIPES,
     "*.test_write_pty": PIPES,
     "*.test_bidirectional_pty": PIPES,
-    "*.test_ssl_connect_accepted_socket": TLS,
-    "*.test_sendfile_ssl": TLS,
-    "*.test_sendfile_ssl_close_peer_after_receiving": TLS,
-    "*.test_sendfile_ssl_partial": TLS,
-    "*.test_sendfile_ssl_pre_and_post_data": TLS,
-    "*.test_open_connection_no_loop_ssl": TLS,
-    "*.test_open_unix_connection_no_loop_ssl": TLS,
-    "*.test_start_tls": TLS,
     "*.test_read_all_from_pipe_reader": PIPES,
     # patches asyncio.base_events.socket and loop._start_serving/_stop_serving
     "TestTidalEvents.test_create_server_multiple_hosts_ipv4": PRIVATE,
@@ -90,6 +76,7 @@ POLICY_SUITES = [
     "test_pep492",
     "test_context",
     "test_threads",
+    "test_ssl",
 ]
 
 
@@ -118,6 +105,7 @@ def _mixin_suites() -> dict[str, type]:
     sendfile = importlib.import_module("test.test_asyncio.test_sendfile")
     server = importlib.import_module("test.test_asyncio.test_server")
     buffered = importlib.import_module("test.test_asyncio.test_buffered_proto")
+    sslproto = importlib.import_module("test.test_asyncio.test_sslproto")
     loop_factory = {"create_event_loop": _new_tidal_loop}
     new_loop = {"new_loop": _new_tidal_loop}
     return {
@@ -135,6 +123,9 @@ def _mixin_suites() -> dict[str, type]:
         ),
         "TestTidalBufferedProtocol": _with_exclusions(
             "TestTidalBufferedProtocol", (buffered.BaseTestBufferedProtocol, unittest.TestCase), new_loop
+        ),
+        "TestTidalStartTLS": _with_exclusions(
+            "TestTidalStartTLS", (sslproto.BaseStartTLS, unittest.TestCase), new_loop
         ),
     }
 

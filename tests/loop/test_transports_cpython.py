@@ -8,9 +8,10 @@ transport-specific suites (servers, BufferedProtocol, sendfile) also run on
 tidal's own ``EventLoop``; the whole CPython suite on tidal's loop is the
 loop's CPython-suite runner's job.
 
-Tests left out here need TLS or subprocess transports (not part of these
-modules yet) or inspect asyncio's private transport classes; each exclusion
-is listed with its reason in ``EXCLUDED``.
+Tests left out here need subprocess transports (not part of these modules
+yet) or inspect asyncio's private transport classes; each exclusion is
+listed with its reason in ``EXCLUDED``.  TLS (``ssl=``) runs here too: on
+``DelegatingLoop`` ``start_tls`` is asyncio's own, over tidal's transports.
 """
 
 from __future__ import annotations
@@ -76,8 +77,6 @@ class SendfileTests(test_sendfile.SendfileTestsBase, test_utils.TestCase):
         return DelegatingLoop()
 
 
-TLS_REASON = "TLS transports (ssl=) are not implemented by these modules yet"
-
 def new_tidal_loop() -> asyncio.AbstractEventLoop:
     import tidal.loop
 
@@ -112,7 +111,7 @@ def _apply_exclusions() -> None:
     tidal_cases = (TidalStartServerTests, TidalBufferedProtocolTests, TidalSendfileTests)
     for case in cases + tidal_cases:
         for name in dir(case):
-            reason = EXCLUDED.get(name) or (TLS_REASON if name.startswith("test_") and "ssl" in name else None)
+            reason = EXCLUDED.get(name)
             if reason is not None:
                 setattr(case, name, unittest.skip(reason)(getattr(case, name)))
 

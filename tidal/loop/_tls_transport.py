@@ -11,7 +11,7 @@ objects (the shape asyncio's own ``sslproto`` has, built here on
   application protocol; every ciphertext byte the engine produces is written
   to the plain transport right after the engine call that produced it (the
   engine's "flush after every call" rule).
-* :class:`TLSTransport` is what the application sees: ``write()`` encrypts at
+* :class:`SSLTransport` is what the application sees: ``write()`` encrypts at
   once and hands the records to the plain transport, so the plain
   transport's write buffer *is* the TLS write buffer and its
   ``pause_writing``/``resume_writing`` are forwarded to the application.
@@ -42,10 +42,15 @@ handshake, as with asyncio):
    is False).
 
 EOF policy: a plain EOF without close_notify (a "ragged EOF") is reported to
-the application as ``eof_received()``, exactly as asyncio's transports do:
-asyncio protocols (HTTP clients among them) rely on their own framing to
-detect truncation, and many servers close without close_notify.  Callers
-that need the strict policy use ``tidal.streams.TLSStream``.
+the application as ``eof_received()`` once every complete record has been
+delivered, then the connection closes without our close_notify (the peer
+has stopped speaking TLS; it may even have unwrapped the socket), exactly as
+asyncio's transports do: asyncio protocols (HTTP clients among them) rely on
+their own framing to detect truncation, and many servers close without
+close_notify.  The EOF is not fed to the engine, so OpenSSL neither fails
+the session nor sends an alert, and ``ssl_object`` stays usable (its
+``getpeercert()`` still answers).  Callers that need the strict policy use
+``tidal.streams.TLSStream``.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ __all__ = [
     "DEFAULT_SSL_HANDSHAKE_TIMEOUT",
     "DEFAULT_SSL_SHUTDOWN_TIMEOUT",
     "TLSProtocol",
-    "TLSTransport",
+    "SSLTransport",
     "check_tls_timeouts",
     "client_context",
     "start_tls",
@@ -156,7 +161,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
     ) -> None:
         check_tls_timeouts(ssl_handshake_timeout, ssl_shutdown_timeout)
         self._loop = loop
-        self._context = sslcontext
+        self._context: ssl.SSLContext | None = sslcontext
         self._waiter = waiter
         self._server_side = server_side
         # asyncio sends no SNI for server_hostname="" (hostname checks off).
@@ -166,10 +171,18 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._shutdown_timeout = ssl_shutdown_timeout or DEFAULT_SSL_SHUTDOWN_TIMEOUT
         self._engine: TLSEngine | None = None
         self._transport: asyncio.Transport | None = None  # the plain one
-        self._app_transport = TLSTransport(loop, self)
-        self._app_protocol: asyncio.BaseProtocol = app_protocol
+        # Shared with the application's transport, which keeps it after the
+        # connection is lost (get_extra_info still answers then).
+        self._extra: dict[str, Any] = {"sslcontext": sslcontext}
+        # Both are dropped when the connection is lost, which breaks the
+        # reference cycles protocol <-> transport: a finished connection (and
+        # its SSLContext) is freed by reference counting, as with asyncio.
+        self._app_transport: SSLTransport | None = SSLTransport(loop, self)
+        self._app_protocol: asyncio.BaseProtocol | None = app_protocol
         self._app_buffered = isinstance(app_protocol, asyncio.BufferedProtocol)
         self._app_connected = False  # the application's connection_made ran
+        self._eof_delivered = False  # the application's eof_received ran
+        self._plain_eof = False  # the plain transport reached EOF
         self._phase = _Phase.HANDSHAKING
         self._app_reading_paused = False
         self._app_writing_paused = False  # we called app_protocol.pause_writing()
@@ -178,17 +191,18 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._close_reason: BaseException | None = None  # reported instead of the plain one
         self._processing_scheduled = False
         self._receive_buffer = memoryview(bytearray(_RECEIVE_BUFFER_SIZE))
-        self._extra: dict[str, Any] = {"sslcontext": sslcontext}
 
     @property
-    def app_transport(self) -> TLSTransport:
-        """The transport the application protocol uses."""
+    def app_transport(self) -> SSLTransport:
+        """The transport the application protocol uses (until the connection is lost)."""
+        assert self._app_transport is not None, "the TLS connection is already lost"
         return self._app_transport
 
     # -- plain transport events ------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the handshake on the freshly connected plain transport."""
         assert isinstance(transport, asyncio.Transport)
+        assert self._context is not None, "connection_made() after connection_lost()"
         self._transport = transport
         try:
             self._engine = TLSEngine(
@@ -226,7 +240,9 @@ class TLSProtocol(asyncio.BufferedProtocol):
         if self._phase == _Phase.HANDSHAKING:
             self._fail_handshake(ConnectionResetError("Connection lost during SSL handshake"))
         elif self._engine is not None and self._phase != _Phase.CLOSED:
-            self._engine.receive_data(b"")
+            # Not fed to the engine: OpenSSL would fail the session (and send
+            # an alert) on a ragged EOF; see "EOF policy" above.
+            self._plain_eof = True
             self._process_incoming()
         return True  # the plain transport stays open until we close it
 
@@ -237,13 +253,23 @@ class TLSProtocol(asyncio.BufferedProtocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc or ConnectionResetError("Connection lost during SSL handshake"))
         self._waiter = None
-        if self._app_connected:
+        if self._app_connected and self._app_protocol is not None:
             self._app_connected = False
             reason = self._close_reason or exc
             # asyncio passes any BaseException (TimeoutError, app errors) here too.
             self._loop.call_soon(self._app_protocol.connection_lost, reason)  # type: ignore[arg-type]
-        self._app_transport._mark_closed()
-        self._transport = None
+        if self._app_transport is not None:
+            self._app_transport._mark_closed()
+        self._transport = self._app_transport = self._app_protocol = None
+        self._release()
+
+    def _release(self) -> None:
+        # The plain transport may keep this protocol until the garbage
+        # collector runs, so nothing large or secret stays reachable from it:
+        # the SSLContext and session go with the application's transport.
+        self._engine = self._context = None
+        self._extra = {}
+        self._receive_buffer = memoryview(b"")
 
     def pause_writing(self) -> None:
         """The plain transport's buffer is full: so is the application's."""
@@ -272,6 +298,8 @@ class TLSProtocol(asyncio.BufferedProtocol):
             ):
                 event = engine.next_event()
                 if event is NEED_DATA:
+                    if self._plain_eof:  # every complete record is delivered
+                        self._on_plain_eof()
                     break
                 if not self._handle_event(event):
                     break
@@ -315,7 +343,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._phase = _Phase.OPEN
         if self._call_connection_made:
             try:
-                self._app_protocol.connection_made(self._app_transport)
+                self._app_protocol.connection_made(self.app_transport)  # type: ignore[union-attr]
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
@@ -355,22 +383,37 @@ class TLSProtocol(asyncio.BufferedProtocol):
             waiter.set_exception(exc)
 
     # -- ending --------------------------------------------------------------
+    def _on_plain_eof(self) -> None:
+        """The peer hung up without close_notify: end without sending ours."""
+        self._deliver_eof()
+        self._close_plain()  # what the application wrote is still sent first
+
     def _on_end_of_stream(self) -> None:
-        """The peer's close_notify (or a plain EOF): eof_received, then shut down."""
-        if self._phase == _Phase.OPEN:
-            try:
-                keep_open = self._app_protocol.eof_received()  # type: ignore[attr-defined]
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Error calling eof_received()")
-                return
-            if keep_open:
-                logger.warning("returning true from eof_received() has no effect when using ssl")
+        """The peer's close_notify: eof_received, then shut down."""
+        if not self._deliver_eof():
+            return
         self._start_shutdown()
         engine = self._engine
         if engine is not None and engine.state is TLSState.CLOSED:
             self._close_plain()
+
+    def _deliver_eof(self) -> bool:
+        """Call the application's eof_received() once; False if it failed.
+
+        The side that closed first gets eof_received() too when the peer's
+        close_notify answers its own, as with asyncio."""
+        if self._app_connected and not self._eof_delivered and self._phase != _Phase.CLOSED:
+            self._eof_delivered = True
+            try:
+                keep_open = self._app_protocol.eof_received()  # type: ignore[union-attr]
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Error calling eof_received()")
+                return False
+            if keep_open:
+                logger.warning("returning true from eof_received() has no effect when using ssl")
+        return True
 
     def _start_shutdown(self) -> None:
         """Send close_notify after everything written, then wait for the peer's."""
@@ -453,6 +496,8 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._close_plain()
 
     def _notify_app(self, method: str) -> None:
+        if self._app_protocol is None:
+            return
         try:
             getattr(self._app_protocol, method)()
         except (SystemExit, KeyboardInterrupt):
@@ -470,7 +515,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
             if self._app_buffered:
                 _feed_buffered(self._app_protocol, data)  # type: ignore[arg-type]
             else:
-                self._app_protocol.data_received(data)  # type: ignore[attr-defined]
+                self._app_protocol.data_received(data)  # type: ignore[union-attr]
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -478,7 +523,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
             return False
         return True
 
-    # -- used by TLSTransport --------------------------------------------------------
+    # -- used by SSLTransport --------------------------------------------------------
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         engine = self._engine
         assert engine is not None
@@ -512,8 +557,6 @@ class TLSProtocol(asyncio.BufferedProtocol):
             self._loop.call_soon(self._process_incoming)
 
     def _get_extra_info(self, name: str, default: Any) -> Any:
-        if name in self._extra:
-            return self._extra[name]
         if self._transport is not None:
             return self._transport.get_extra_info(name, default)
         return default
@@ -537,8 +580,12 @@ def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:
         view = view[taken:]
 
 
-class TLSTransport(asyncio.Transport):
-    """The application's side of a TLS connection (what ``create_connection`` returns)."""
+class SSLTransport(asyncio.Transport):
+    """The application's side of a TLS connection (what ``create_connection`` returns).
+
+    Named after the ``ssl=`` argument, as asyncio's own: code (CPython's
+    test suite among it) recognises a TLS transport by "ssl" in its class name.
+    """
 
     # loop.sendfile() over TLS reads the file and writes it through write().
     _sendfile_compatible = SendfileMode.FALLBACK
@@ -547,13 +594,14 @@ class TLSTransport(asyncio.Transport):
         super().__init__()
         self._loop = loop
         self._tls = tls_protocol
+        self._extra = tls_protocol._extra  # the TLS keys, kept after the connection is lost
         self._closed = False  # close() or abort() was called
         self._finished = False  # the plain transport is gone
         self._closed_writes = 0
 
     def __repr__(self) -> str:
         state = "closed" if self._closed or self._finished else "open"
-        return f"<TLSTransport {state} {self._tls!r}>"
+        return f"<SSLTransport {state} {self._tls!r}>"
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if getattr(self, "_closed", True) or getattr(self, "_finished", True):
@@ -571,6 +619,8 @@ class TLSTransport(asyncio.Transport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """TLS keys (``ssl_object``, ``peercert``, ``cipher``, ``compression``,
         ``sslcontext``), else the plain transport's (``peername``, ``socket`` ...)."""
+        if name in self._extra:
+            return self._extra[name]
         return self._tls._get_extra_info(name, default)
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
@@ -578,8 +628,9 @@ class TLSTransport(asyncio.Transport):
         self._tls._set_app_protocol(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
-        """The application protocol receiving decrypted data."""
-        return self._tls._app_protocol
+        """The application protocol receiving decrypted data (None once the
+        connection is lost, as with asyncio: that breaks the reference cycle)."""
+        return self._tls._app_protocol  # type: ignore[return-value]
 
     def is_closing(self) -> bool:
         """True once close() or abort() was called or the connection ended."""
@@ -674,7 +725,7 @@ async def start_tls(
     server_hostname: str | None = None,
     ssl_handshake_timeout: float | None = None,
     ssl_shutdown_timeout: float | None = None,
-) -> TLSTransport:
+) -> SSLTransport:
     """Upgrade an open connection to TLS; ``loop.start_tls``'s contract.
 
     ``protocol`` already received ``connection_made`` for the plain
