@@ -115,3 +115,21 @@ def test_brotli_and_zstandard_bodies(run: Run, coding: str) -> None:
             assert coding in client.headers["accept-encoding"]
 
     run(main())
+
+
+def test_closing_the_client_fails_waiting_requests(run: Run) -> None:
+    async def main() -> None:
+        async with ScriptedServer(respond_forever(OK_HEAD)) as server:
+            client = Client(limits=Limits(max_connections=1))
+            async with client.stream("GET", server.url()) as response:
+                waiting = asyncio.ensure_future(client.get(server.url()))
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                assert client.pool_state["waiting"] == 1
+                await client.aclose()
+                with pytest.raises(http.ClientClosed, match="waited for a connection"):
+                    await waiting
+                assert await response.read() == b"ok"
+            assert client.pool_state == {"open": 0, "idle": 0, "waiting": 0}
+
+    run(main())

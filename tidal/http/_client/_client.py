@@ -332,7 +332,7 @@ class Client:
         head = self._head_for(request, proxy if proxy is not None and not request.url.is_https else None)
         expects = request.body is not None and request.headers.get("expect", "").lower() == "100-continue"
         timing = Timing()
-        replayable = request.method in _IDEMPOTENT and (request.body is None or request.body.replayable)
+        retry_allowed = request.method in _IDEMPOTENT and (request.body is None or request.body.replayable)
         while True:
             connection = await self._connection_for(request.url.origin, deadlines, timing, proxy)
             reused = connection.cycles > 0
@@ -344,7 +344,8 @@ class Client:
                 response_head = await connection.receive_head(deadlines)
             except BaseException as exc:
                 await self._discard(connection)
-                if reused and replayable and connection.received_in_cycle == 0 and _died_while_idle(exc):
+                if reused and retry_allowed and connection.received_in_cycle == 0 and _died_while_idle(exc):
+                    retry_allowed = False  # once: a second failure is not the idle race
                     continue
                 raise
             break

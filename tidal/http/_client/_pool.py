@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
+from ._errors import ClientClosed
 from ._limits import Limits
 from ._urls import Origin
 
@@ -97,6 +98,8 @@ class PoolState(Generic[_C]):
         returned idle connection still counts as open; the caller checks
         :meth:`PooledConnection.is_stale` and :meth:`discard`\\ s it if so.
         """
+        if self.closed:
+            raise ClientClosed("the client was closed; create a new one")
         to_close = self._expire(now)
         if self._waiters and any(not future.done() for _, future in self._waiters):
             return None, to_close  # first come, first served
@@ -220,8 +223,15 @@ class PoolState(Generic[_C]):
         self._waiters = blocked
 
     def close(self) -> list[_C]:
-        """Stop pooling: returns every idle connection to close; later checkins close too."""
+        """Stop pooling: returns every idle connection to close; later checkins close too.
+
+        Requests still waiting for a slot fail with :class:`ClientClosed`.
+        """
         self.closed = True
+        waiters, self._waiters = self._waiters, deque()
+        for _, future in waiters:
+            if not future.done():
+                future.set_exception(ClientClosed("the client was closed while this request waited for a connection"))
         to_close = list(self._idle_all)
         for connection in to_close:
             self._remove_idle(connection)
