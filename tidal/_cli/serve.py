@@ -64,10 +64,7 @@ def _handle(arguments: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     def ready(server: Server) -> None:
-        print(f"worker {os.getpid()} serving {description} on {server.url}", flush=True)
-
-    def say(message: str) -> None:
-        print(message, flush=True)
+        _say_line(f"worker {os.getpid()} serving {description} on {server.url}")
 
     return run(
         app,
@@ -76,9 +73,16 @@ def _handle(arguments: argparse.Namespace) -> int:
         workers=arguments.workers,
         ssl=context,
         on_ready=ready,
-        say=say,
+        say=_say_line,
         access_log=not arguments.no_access_log,
     )
+
+
+def _say_line(message: str) -> None:
+    # One write per line: several worker processes share this stdout, and
+    # print() writes the text and its newline separately when unbuffered.
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
 
 
 def _tls_context(certificate: str | None, key: str | None) -> ssl.SSLContext | None:

@@ -63,7 +63,8 @@ def run(
 
 
 def _to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    sys.stderr.write(message + "\n")  # one write: workers share the stream
+    sys.stderr.flush()
 
 
 def _run_worker(
@@ -156,7 +157,7 @@ class _Supervisor:
                 self._placeholder.close()
                 status = _run_worker(self._app, self._host, self._port, self._ssl, True, self._on_ready, self._options)
             except BaseException as exc:  # noqa: BLE001 - report, then leave the forked process
-                print(f"worker {os.getpid()} failed: {exc!r}", file=sys.stderr, flush=True)
+                sys.stderr.write(f"worker {os.getpid()} failed: {exc!r}\n")
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
