@@ -4,16 +4,17 @@ Two kinds of suites are run:
 
 * the loop-generic mixins (``EventLoopTestsMixin``, ``BaseSockTestsMixin``,
   ``SendfileTestsBase``, ``BaseStartServer``, ``BaseTestBufferedProtocol``,
-  ``test_sslproto.BaseStartTLS``),
+  ``test_sslproto.BaseStartTLS``, ``test_events.SubprocessTestsMixin``,
+  ``test_subprocess.SubprocessMixin``),
   subclassed here with tidal's loop as the loop under test;
 * suites that obtain their loops from ``asyncio.new_event_loop()`` /
   ``asyncio.run()`` (tasks, streams, locks, ...), run with tidal's
   :class:`~tidal.loop.EventLoopPolicy` installed for the duration of each test.
 
-Tests of features outside this stage of the loop (subprocesses, pipes)
-and tests that inspect private state of asyncio's own loop classes are
-skipped with the reason given in ``EXCLUDED``; docs/compatibility.md lists
-them with the pass/skip counts.
+Tests that inspect or patch private state of asyncio's own loop classes
+(or of ``subprocess.Popen``, see ``POPEN_KILL``) are skipped with the
+reason given in ``EXCLUDED``; docs/compatibility.md lists them with the
+pass/skip counts.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ pytest.importorskip("test.test_asyncio.utils", reason="CPython's test package is
 from test.test_asyncio import utils as test_utils  # noqa: E402
 
 SSLPROTO_PRIVATE = "calls private methods of asyncio.sslproto's SSLProtocol and its transport"
-SUBPROCESS = "subprocesses are the next stage of the loop"
-PIPES = "pipe transports are the next stage of the loop"
+POPEN_KILL = (
+    "replaces Popen.kill to observe the kill; tidal signals the child through its pidfd (os.kill without one), "
+    "because Popen.kill() calls poll() first, whose waitpid() would steal the exit status from the child watcher"
+)
 PRIVATE = "inspects or patches private internals of asyncio's own loop classes"
 
 # "Class.test" (or "*.test" for every class) -> why it is not run on tidal's loop.
@@ -42,14 +45,8 @@ EXCLUDED: dict[str, str] = {
     # test_ssl drives asyncio's SSLProtocol through private hooks
     "Test_ssl__TestSSL.test_flush_before_shutdown": SSLPROTO_PRIVATE,  # transport._ssl_protocol
     "Test_ssl__TestSSL.test_remote_shutdown_receives_trailing_data": SSLPROTO_PRIVATE,  # _test__append_write_backlog
-    "*.test_read_pipe": PIPES,
-    "*.test_unclosed_pipe_transport": PIPES,
-    "*.test_read_pty_output": PIPES,
-    "*.test_write_pipe": PIPES,
-    "*.test_write_pipe_disconnect_on_close": PIPES,
-    "*.test_write_pty": PIPES,
-    "*.test_bidirectional_pty": PIPES,
-    "*.test_read_all_from_pipe_reader": PIPES,
+    # patches Popen.kill; tidal signals through the pidfd (see POPEN_KILL)
+    "TestTidalSubprocess.test_close_kill_running": POPEN_KILL,
     # patches asyncio.base_events.socket and loop._start_serving/_stop_serving
     "TestTidalEvents.test_create_server_multiple_hosts_ipv4": PRIVATE,
     "TestTidalEvents.test_create_server_multiple_hosts_ipv6": PRIVATE,
@@ -99,8 +96,18 @@ def _new_tidal_loop(self: Any) -> asyncio.AbstractEventLoop:
     return tidal.loop.new_event_loop()
 
 
+class _TidalLoopInSetUp(test_utils.TestCase):
+    """For mixins that expect ``self.loop`` from setUp (the subprocess suites)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.loop = tidal.loop.new_event_loop()
+        self.set_event_loop(self.loop)
+
+
 def _mixin_suites() -> dict[str, type]:
     events = importlib.import_module("test.test_asyncio.test_events")
+    subprocess_suite = importlib.import_module("test.test_asyncio.test_subprocess")
     sock = importlib.import_module("test.test_asyncio.test_sock_lowlevel")
     sendfile = importlib.import_module("test.test_asyncio.test_sendfile")
     server = importlib.import_module("test.test_asyncio.test_server")
@@ -111,6 +118,12 @@ def _mixin_suites() -> dict[str, type]:
     return {
         "TestTidalEvents": _with_exclusions(
             "TestTidalEvents", (events.EventLoopTestsMixin, test_utils.TestCase), loop_factory
+        ),
+        "TestTidalSubprocessEvents": _with_exclusions(
+            "TestTidalSubprocessEvents", (events.SubprocessTestsMixin, _TidalLoopInSetUp), {}
+        ),
+        "TestTidalSubprocess": _with_exclusions(
+            "TestTidalSubprocess", (subprocess_suite.SubprocessMixin, _TidalLoopInSetUp), {}
         ),
         "TestTidalSockLowlevel": _with_exclusions(
             "TestTidalSockLowlevel", (sock.BaseSockTestsMixin, test_utils.TestCase), loop_factory
