@@ -353,9 +353,9 @@ def test_invalid_arguments(loop: asyncio.AbstractEventLoop, run: Run) -> None:
             with pytest.raises(ValueError):
                 await loop.subprocess_shell(asyncio.SubprocessProtocol, "true", **kwargs)
         with pytest.raises(ValueError):
-            await loop.subprocess_exec(asyncio.SubprocessProtocol, sys.executable, shell=True)
+            await loop.subprocess_exec(asyncio.SubprocessProtocol, sys.executable, shell=True)  # type: ignore[arg-type]
         with pytest.raises(ValueError):
-            await loop.subprocess_shell(asyncio.SubprocessProtocol, "true", shell=False)
+            await loop.subprocess_shell(asyncio.SubprocessProtocol, "true", shell=False)  # type: ignore[arg-type]
         with pytest.raises(ValueError):
             await loop.subprocess_shell(asyncio.SubprocessProtocol, ["ls", "-l"])  # type: ignore[arg-type]
 

@@ -11,10 +11,19 @@ protocol sees, in order: ``connection_made``, then ``pipe_data_received`` /
 ``connection_made`` ran), and ``connection_lost`` once the process exited
 *and* every pipe is closed.
 
-Signals go straight to the pid with ``os.kill``: only the watcher reaps, so
-the pid cannot have been reused while ``returncode`` is None.
-(``Popen.send_signal``/``poll`` would call ``waitpid`` themselves and steal
-the exit status from the watcher.)
+Signals go to the child through the watcher: ``pidfd_send_signal`` when it
+holds a pidfd (immune to pid reuse), else ``os.kill``, which is safe because
+only the watcher reaps, so the pid cannot have been reused while
+``returncode`` is None.  ``Popen.send_signal``/``poll`` are not used: they
+call ``waitpid`` themselves and would steal the exit status from the
+watcher.  A child that user code reaped through the ``Popen`` object is
+never signalled again.
+
+Pipes are wrapped through the loop's public ``connect_read_pipe`` /
+``connect_write_pipe``.  If that fails or the start is cancelled, the
+transport is *abandoned*: the child is killed, the protocol is never called,
+and the caller still waits until the child was reaped, so neither a zombie
+nor a descriptor is left behind.
 
 ``asyncio.create_subprocess_exec`` works unchanged: its ``Process`` calls
 the transport's ``_wait()`` coroutine, which this class provides.
