@@ -29,7 +29,7 @@ from tidal.streams import (
     StreamLimitExceeded,
     TextStream,
 )
-from tidal.testing import memory_stream_pair
+from tidal.testing import lockstep_stream_pair, memory_stream_pair
 
 from .helpers import tcp_pair
 
@@ -58,8 +58,12 @@ async def feed(sender: SendStream, chunks: list[bytes], eof: bool = True) -> Non
 async def with_sender(
     chunks: list[bytes], consume: Callable[[TextStream], Awaitable[Any]], *, transport: str = "memory", **options: Any
 ) -> Any:
-    """Run ``consume(TextStream(receiver))`` while another task sends ``chunks``."""
-    left, right = await tcp_pair() if transport == "tcp" else memory_stream_pair()
+    """Run ``consume(TextStream(receiver))`` while another task sends ``chunks``.
+
+    In memory, a lockstep pair delivers each chunk in its own receive, so the
+    chunk edges the test chose are the edges the text stream sees.
+    """
+    left, right = await tcp_pair() if transport == "tcp" else lockstep_stream_pair()
     sending = asyncio.ensure_future(feed(left, chunks))
     try:
         async with TextStream(right, **options) as text:
