@@ -177,3 +177,23 @@ def test_system_resolver_rereads_changed_files(monkeypatch: pytest.MonkeyPatch, 
     assert tidal.dns.system_resolver() is first and str(first.nameservers[0]) == "127.0.0.1:53"  # not yet rechecked
     clock[0] += _default.RECHECK_INTERVAL
     assert tidal.dns.system_resolver() is first and str(first.nameservers[0]) == "127.0.0.2:53"
+
+
+def test_http_client_by_name_without_the_thread_pool(
+    resolving_loop: asyncio.AbstractEventLoop, dnsmasq_as_system: tidal.dns.Resolver, no_thread_pool: None
+) -> None:
+    import tidal.http
+
+    async def scenario() -> tuple[int, bytes]:
+        async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+            writer.close()
+
+        server = await asyncio.start_server(respond, "127.0.0.6", 0)  # api.test in dnsmasq
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            response = await tidal.http.get(f"http://api.test:{port}/")
+            return response.status, await response.read()
+
+    assert resolving_loop.run_until_complete(scenario()) == (200, b"hello")
