@@ -385,3 +385,35 @@ def test_response_validation() -> None:
         Response(status=101)
     assert Response("é").headers["content-type"] == "text/plain; charset=utf-8"
     assert Response.html("<p>").body == b"<p>"
+
+
+def test_unsendable_responses_close_only_their_connection(
+    run: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def handler(request: Request) -> Response:
+        if request.path == "/header":
+            return Response(b"x", headers={"X-Bad": "a\r\nInjected: yes"})
+        if request.path == "/length":
+            return Response(b"four", headers={"Content-Length": "9"})
+        return Response(b"fine")
+
+    async def main() -> None:
+        async with running(handler) as server:
+            other = await RawClient.connect(server)
+            for target, status in (("/header", b"HTTP/1.1 500 "), ("/length", b"")):
+                client = await RawClient.connect(server)
+                await client.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
+                data = await client.read_until_closed()
+                # An invalid head is caught before anything is sent (500); a body
+                # that breaks its own framing is noticed mid-response (cut off).
+                assert data.startswith(status) if status else data == b""
+                assert b"Injected" not in data
+                await client.close()
+            assert (await other.request("GET", "/")).body == b"fine"
+            await other.close()
+
+    with caplog.at_level(logging.ERROR, logger="tidal.http.server"):
+        run(main())
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("broke HTTP framing" in message for message in messages)
+    assert any("handler failed for GET /header" in message for message in messages)

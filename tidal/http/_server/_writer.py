@@ -115,9 +115,13 @@ class ResponseWriter:
         if self._force_close or self._closing():
             self._force_close = True
             headers.append((b"connection", b"close"))
+        try:
+            event = WireResponse(status_code=status, headers=headers, reason=reason_phrase(status))
+        except Exception as exc:  # the event's own validation: nothing was sent, a 500 still can be
+            raise ValueError(f"invalid response head (status {status}): {exc}") from exc
         self.started = True
         self.status = status
-        return self._engine.send(WireResponse(status_code=status, headers=headers, reason=reason_phrase(status)))
+        return self._engine.send(event)
 
     async def respond(self, status: int, headers: RawHeaders, body: bytes | bytearray | memoryview = b"") -> None:
         """Send a whole response: head, ``body`` (with Content-Length) and end, in one write."""
