@@ -17,6 +17,8 @@ from ._urls import URL
 
 __all__ = ["CookieJar", "add_cookie_header", "extract_cookies"]
 
+_SET_COOKIE = ("set-cookie", "set-cookie2")
+
 
 class _HeaderView:
     """The ``info()`` object cookiejar reads ``Set-Cookie`` fields from."""
@@ -52,6 +54,6 @@ def add_cookie_header(jar: CookieJar, method: str, url: URL, headers: Headers) -
 
 def extract_cookies(jar: CookieJar, method: str, url: URL, request_headers: Headers, response_headers: Headers) -> None:
     """Store the response's ``Set-Cookie`` fields that the jar's policy accepts."""
-    if "set-cookie" not in response_headers and "set-cookie2" not in response_headers:
-        return
+    if not any(name.lower() in _SET_COOKIE for name, _ in response_headers.fields()):
+        return  # the common case, in one pass over the fields
     jar.extract_cookies(_ResponseView(response_headers), _urllib_request(method, url, request_headers))  # type: ignore[arg-type]
