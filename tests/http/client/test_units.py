@@ -151,9 +151,20 @@ def test_error_hierarchy() -> None:
     assert issubclass(http.InvalidURL, ValueError) and issubclass(http.DecodingError, http.RequestError)
 
 
+CLIENT_NAMES = {
+    "Client", "ClientRequest", "ClientResponse", "Timing", "Timeout", "Limits", "URL", "Auth", "BasicAuth",
+    "DigestAuth", "request", "get", "head", "options", "post", "put", "patch", "delete", "urlopen", "HTTPError",
+    "RequestError", "TransportError", "ConnectError", "TLSError", "ProxyError", "ReadError", "WriteError",
+    "RemoteProtocolError", "DecodingError", "TooManyRedirects", "HTTPTimeout", "ConnectTimeout", "ReadTimeout",
+    "WriteTimeout", "PoolTimeout", "TotalTimeout", "HTTPStatusError", "InvalidURL", "ClientClosed",
+    "ResponseConsumed",
+}
+
+
 def test_public_names() -> None:
     from tidal.http import _client
 
+    assert set(_client.__all__) == CLIENT_NAMES  # the client's public surface, pinned
     assert set(_client.__all__) <= set(http.__all__)
     for name in _client.__all__:
         assert getattr(http, name).__doc__, name
