@@ -200,6 +200,8 @@ def test_handler_error_is_500_and_harms_no_other_connection(
     async def handler(request: Request) -> Response:
         if request.path == "/boom":
             raise ValueError("handler bug")
+        if request.path == "/boom-head":
+            raise ValueError("handler bug on HEAD")
         if request.path == "/none":
             return "not a response"  # type: ignore[return-value]
         return Response(b"fine")
@@ -212,6 +214,11 @@ def test_handler_error_is_500_and_harms_no_other_connection(
             await client.send(b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
             data = await client.read_until_closed()
             assert parse_status(data) == 500 and b"handler bug" not in data
+            await client.close()
+            client = await RawClient.connect(server)
+            await client.send(b"HEAD /boom-head HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = await client.read_until_closed()
+            assert parse_status(data) == 500 and data.endswith(b"\r\n\r\n")  # a HEAD answer has no body
             await client.close()
             client = await RawClient.connect(server)
             await client.send(b"GET /none HTTP/1.1\r\nHost: x\r\n\r\n")

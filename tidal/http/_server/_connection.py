@@ -120,6 +120,8 @@ class HTTPServerConnection:
             pass
         except (StreamError, TimeoutError, ConnectionError):
             pass  # the client went away or stopped reading; nobody to tell
+        except HTTPLocalProtocolError as exc:
+            logger.error("connection to %s ended: the engine refused what the server sent: %s", self.client, exc)
         finally:
             self._receive_deadline.close()
             self._send_deadline.close()
@@ -336,7 +338,7 @@ class HTTPServerConnection:
     async def _answer_failure(self, writer: ResponseWriter, status: int, message: str) -> None:
         if writer.started:
             raise _Close  # half a response is on the wire: only closing tells the client
-        writer.begin(is_head=False, force_close=True)
+        writer.begin(is_head=writer.drops_body, force_close=True)
         await writer.respond(status, [(b"content-type", b"text/plain; charset=utf-8")], _error_body(status, message))
         await self._linger()
         raise _Close
