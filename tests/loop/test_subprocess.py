@@ -518,3 +518,18 @@ def test_loop_closed_with_a_running_child_still_reaps_it() -> None:
         if thread.name == f"tidal-reap-{pid}":
             thread.join(30)
     assert_reaped([pid])
+
+
+@pytest.mark.parametrize("poller", ["epoll", "kqueue", "poll", "select"])
+def test_every_poller_runs_children(poller: str) -> None:
+    import tidal.loop
+
+    if poller not in tidal.loop.available_pollers():
+        pytest.skip(f"no {poller} on this platform")
+    loop = tidal.loop.new_event_loop(poller=poller)
+    try:
+        codes, pids = _strategy_round(loop)
+    finally:
+        loop.close()
+    assert codes == [0, 3, -signal.SIGKILL]
+    assert_reaped(pids)
