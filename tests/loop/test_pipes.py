@@ -336,3 +336,22 @@ def test_pty_both_directions(loop: asyncio.AbstractEventLoop, loop_kind: str, ru
         to_master.close()
 
     run(main())
+
+
+def test_sendfile_refuses_pipe_transports(loop: asyncio.AbstractEventLoop, run: Run) -> None:
+    # As asyncio: loop.sendfile() is for socket transports only.
+    reader, writer = pipe_files()
+
+    async def main() -> None:
+        transport, protocol = await loop.connect_write_pipe(lambda: Recorder(loop), writer)
+        assert isinstance(protocol, Recorder)
+        with tempfile.TemporaryFile() as file:
+            file.write(b"data")
+            file.seek(0)
+            with pytest.raises(RuntimeError, match="not supported"):
+                await loop.sendfile(transport, file)
+        transport.close()
+        await protocol.lost
+
+    with reader:
+        run(main())
