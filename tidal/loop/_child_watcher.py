@@ -143,7 +143,6 @@ class ChildWatcher:
                 ).start()
             elif after_close is not None:
                 after_close(code)
-        self._after_close.clear()
 
     def _exited(self, pid: int, callback: ExitCallback, code: int) -> None:
         self._after_close.pop(pid, None)
