@@ -25,6 +25,12 @@ before that, so signalling a child that was not reaped yet is always safe.
 ``waitpid`` failing with ``ECHILD`` means someone else reaped it (a
 ``Popen.poll()`` call, a stray ``SIGCHLD=SIG_IGN``); its status is lost and
 the exit code reported is 255, as asyncio does.
+
+When the loop closes while children still run, :func:`close_watcher` closes
+their pidfds (or drops the SIGCHLD handler) and starts one reaper thread per
+child, so none is left a zombie; the thread hands the exit code to an
+optional ``after_close`` hook (the subprocess transport gives it to the
+``Popen`` object, which would otherwise warn that the child still runs).
 """
 
 from __future__ import annotations
