@@ -15,7 +15,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from tidal.dns import NXDomain, Refused, Resolver, ServFail
+from tidal.dns import BadResponse, NXDomain, Refused, Resolver, ServFail
 
 from .scripted import Reply, answer, scripted_peer, with_rcode
 
@@ -232,3 +232,35 @@ def test_a_cancelled_follower_leaves_the_leader_alone(run: Run) -> None:
             return result
 
     assert run(scenario()).addresses == (REAL,)
+
+
+def test_a_malformed_tcp_answer_is_a_bad_response(run: Run) -> None:
+    def truncated(query: dns.message.Message, wire: bytes) -> Sequence[Reply]:
+        return [(answer(query, flags=dns.flags.TC), None)]
+
+    def garbage(query: dns.message.Message, wire: bytes) -> Sequence[Reply]:
+        return [(answer(query, REAL)[:9], None)]
+
+    async def scenario() -> BaseException:
+        async with scripted_peer(truncated, respond_tcp=garbage) as peer:
+            with pytest.raises(BadResponse) as caught:
+                await make_resolver(peer.address).resolve("name.test")
+            return caught.value
+
+    assert "TCP message of 9 bytes is shorter than the 12-byte DNS header" in str(run(scenario()))
+
+
+def test_the_cache_is_bounded(run: Run) -> None:
+    async def scenario() -> list[int]:
+        async with scripted_peer(good) as peer:
+            resolver = make_resolver(peer.address, max_cache_entries=2)
+            asked = []
+            for name in ("a.test", "b.test", "a.test", "c.test", "a.test", "b.test"):
+                await resolver.resolve(name)
+                asked.append(len(peer.queries))
+            assert resolver.cache is not None and len(resolver.cache) == 2
+            return asked
+
+    # a and b asked; a answered from memory; c asked and b, used least recently, is
+    # forgotten by the memo in front of the cache (a by the cache): a and b are still answered
+    assert run(scenario()) == [1, 2, 2, 3, 3, 3]

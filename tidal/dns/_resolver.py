@@ -40,6 +40,7 @@ import ipaddress
 import itertools
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -119,7 +120,7 @@ class Resolver:
         self._rotation = itertools.count()
         self._candidates: dict[str, tuple[str, ...]] = {}
         self._converted: dict[tuple[str, int], tuple[Outcome, Answer]] = {}
-        self._hot: dict[tuple[str, str | int, bool], tuple[float, Answer]] = {}
+        self._hot: OrderedDict[tuple[str, str | int, bool], tuple[float, Answer]] = OrderedDict()
         self._hot_limit = max(max_cache_entries, 1)
         self.reload()
 
@@ -188,6 +189,7 @@ class Resolver:
             expires, answer = hot
             left = expires - self.clock()
             if left > 0:
+                self._hot.move_to_end(hot_key)  # least recently used goes first
                 if int(left) == answer.ttl:
                     return answer
                 answer = _with_ttl(answer, int(left), None)
@@ -220,22 +222,25 @@ class Resolver:
         raise _search_error(name, type_name(qtype), failures)
 
     def _remember(self, key: tuple[str, str | int, bool], answer: Answer) -> None:
-        """Keep ``answer`` for the warm path while the cache would still hold it.
+        """Keep ``answer`` for the warm path until its TTL runs out.
 
         Only an answer to the first candidate name is kept: an earlier
         candidate's negative answer could otherwise expire unnoticed.  The
-        expiry is counted from whole seconds of TTL, so it never outlives the
-        cache entry.
+        expiry is counted from whole seconds of TTL, so it never outlives
+        what the cache would allow.  The memo is an LRU bounded like the
+        cache; its hits do not pass through the cache, so each keeps the
+        entries its own users touch most.
         """
         cache = self.cache
         if cache is None or answer.ttl <= 0:
             return
         hot = self._hot
-        if len(hot) >= self._hot_limit:
-            hot.clear()
         ttl = min(answer.ttl, cache.max_ttl)
         cached = answer if answer.server is None else _with_ttl(answer, ttl, None)
         hot[key] = (self.clock() + ttl, cached)
+        hot.move_to_end(key)
+        if len(hot) > self._hot_limit:
+            hot.popitem(last=False)
 
     async def resolve_address(self, address: str, *, timeout: float | None = None) -> Answer:
         """Look up the PTR records of an IPv4 or IPv6 ``address``."""
