@@ -11,7 +11,6 @@ for a 4xx/5xx with ``--fail`` (curl's code).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from typing import IO, Any

@@ -5,8 +5,9 @@ translation boundary), ``_timeouts``, ``_limits``, ``_urls``, ``_body``
 (request bodies), ``_decoding`` (content-codings), ``_connection`` (one
 connection: stream + engine), ``_open`` (resolve, connect, TLS), ``_pool``
 (synchronous bookkeeping), ``_models`` (request, response), ``_redirects``,
-``_auth``, ``_cookies``, ``_tls``, ``_client`` (``Client``) and ``_api``
-(one-call helpers).
+``_auth``, ``_cookies``, ``_tls``, ``_proxy``, ``_exchange`` (one exchange:
+request head, body source, retry rule), ``_client`` (``Client``) and
+``_api`` (one-call helpers).
 """
 
 from ._api import delete, get, head, options, patch, post, put, request, urlopen

@@ -5,7 +5,7 @@ send one request (:meth:`Client._send_once`), store cookies, answer a Digest
 challenge, follow a redirect.  ``_send_once`` gets a connection from the
 pool -- an idle one that passed the staleness check, or a reserved slot it
 fills by connecting -- sends the request and waits for the head.  The body
-stays on the connection; a :class:`_PooledBody` hands it out and, at its
+stays on the connection; a :class:`~._exchange.PooledBody` hands it out and, at its
 end, checks the connection back in (or closes it when the engine says it
 cannot be reused).  Every failure or cancellation before that point closes
 the connection after freeing its slot synchronously, so neither a slot nor a
@@ -37,21 +37,13 @@ from ._body import BodyContent, FileSpec, FormData
 from ._connection import Connection
 from ._cookies import add_cookie_header, extract_cookies
 from ._decoding import BodyDecoder
-from ._errors import (
-    ClientClosed,
-    ConnectError,
-    HTTPTimeout,
-    ReadError,
-    RemoteProtocolError,
-    TooManyRedirects,
-    TransportError,
-    WriteError,
-)
+from ._exchange import IDEMPOTENT, PooledBody, died_while_idle, drain, head_fields, request_head
+from ._errors import ClientClosed, ConnectError, TooManyRedirects
 from ._limits import DEFAULT_LIMITS, Limits
 from ._models import ClientRequest, ClientResponse, Timing
 from ._open import ConnectOptions, open_connection
 from ._pool import CONNECT, ConnectionPool, close_all
-from ._proxy import ProxyConfig, open_tunnel, proxy_authorization
+from ._proxy import ProxyConfig, open_tunnel
 from ._redirects import next_request
 from ._timeouts import DEFAULT_TIMEOUT, Deadlines, Timeout, TimeoutLike, TraceHook
 from ._tls import CertTypes, VerifyTypes, create_ssl_context
@@ -60,9 +52,7 @@ from ._urls import URL, Origin, QueryParams, parse_url
 __all__ = ["Client", "USER_AGENT"]
 
 USER_AGENT = f"tidal/{__version__}"
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-_DRAIN_LIMIT = 64 * 1024
-_HEAD_CACHE_SIZE = 64  # redirect bodies up to this size are read so the connection can be reused
+_HEAD_CACHE_SIZE = 64
 _UNSET: Any = object()
 
 
@@ -298,7 +288,7 @@ class Client:
                 await response.aclose()
                 raise TooManyRedirects(f"more than {self.max_redirects} redirects (last: {request.url})",
                                        request=request)
-            await _drain(response)
+            await drain(response)
             history.append(response)
             request = following
 
@@ -309,7 +299,7 @@ class Client:
         retry_headers = auth.retry_headers(request.method, request.url.target, request.headers, response.headers)
         if retry_headers is None:
             return response
-        await _drain(response)
+        await drain(response)
         retry = ClientRequest.derived(request.method, request.url, retry_headers, request.body)
         return await self._send_with_cookies(retry, deadlines)
 
@@ -332,7 +322,7 @@ class Client:
         head = self._head_for(request, proxy if proxy is not None and not request.url.is_https else None)
         expects = request.body is not None and request.headers.get("expect", "").lower() == "100-continue"
         timing = Timing()
-        retry_allowed = request.method in _IDEMPOTENT and (request.body is None or request.body.replayable)
+        retry_allowed = request.method in IDEMPOTENT and (request.body is None or request.body.replayable)
         while True:
             connection = await self._connection_for(request.url.origin, deadlines, timing, proxy)
             reused = connection.cycles > 0
@@ -344,7 +334,7 @@ class Client:
                 response_head = await connection.receive_head(deadlines)
             except BaseException as exc:
                 await self._discard(connection)
-                if reused and retry_allowed and connection.received_in_cycle == 0 and _died_while_idle(exc):
+                if reused and retry_allowed and connection.received_in_cycle == 0 and died_while_idle(exc):
                     retry_allowed = False  # once: a second failure is not the idle race
                     continue
                 raise
@@ -355,7 +345,7 @@ class Client:
             timing.dns, timing.connect, timing.tls = connect_timing.dns, connect_timing.connect, connect_timing.tls
         if deadlines.trace is not None:
             deadlines.emit("response.headers", status=response_head.status_code)
-        source = _PooledBody(self._pool, connection, deadlines)
+        source = PooledBody(self._pool, connection, deadlines)
         response = ClientResponse(
             response_head.status_code,
             Headers(response_head.headers.raw_items()),
@@ -382,13 +372,13 @@ class Client:
         requests (polling, benchmarks, retries) share one.  The cache belongs
         to this client and is bounded.
         """
-        fields = _head_fields(request, forward_proxy)
+        fields = head_fields(request, forward_proxy)
         key = (request.method, request.url.target if forward_proxy is None else str(request.url), tuple(fields))
         head = self._heads.get(key)
         if head is None:
             if len(self._heads) >= _HEAD_CACHE_SIZE:
                 self._heads.clear()
-            head = self._heads[key] = _request_head(request, forward_proxy, fields)
+            head = self._heads[key] = request_head(request, forward_proxy, fields)
         return head
 
     async def _connection_for(
@@ -435,76 +425,6 @@ class Client:
         await close_all([connection, *self._pool.discard(connection)])
 
 
-class _PooledBody:
-    """A response body read from a pooled connection; gives the connection back at its end."""
-
-    __slots__ = ("_pool", "_connection", "_deadlines", "trailers")
-
-    def __init__(self, pool: ConnectionPool[Connection], connection: Connection, deadlines: Deadlines) -> None:
-        self._pool = pool
-        self._connection: Connection | None = connection
-        self._deadlines = deadlines
-        self.trailers = Headers()
-
-    async def next_chunk(self) -> bytes | None:
-        connection = self._connection
-        if connection is None:
-            return None
-        try:
-            chunk = await connection.receive_body(self._deadlines)
-        except BaseException:
-            await self.aclose()
-            raise
-        if chunk is None:
-            self.trailers = Headers(connection.trailers)
-            if self._deadlines.trace is not None:
-                self._deadlines.emit("response.body_done")
-            self._connection = None
-            if connection.finish_cycle():
-                to_close = self._pool.checkin(connection)
-            else:
-                to_close = [connection, *self._pool.discard(connection)]
-            await close_all(to_close)
-        return chunk
-
-    async def aclose(self) -> None:
-        connection = self._connection
-        if connection is None:
-            return
-        self._connection = None
-        await close_all([connection, *self._pool.discard(connection)])
-
-
-def _head_fields(request: ClientRequest, forward_proxy: URL | None) -> list[tuple[bytes, bytes]]:
-    """The header fields to send: the request's, plus Host, framing and proxy credentials."""
-    raw = request.headers.raw()
-    names = {name.lower() for name, _ in raw}  # one pass instead of a scan per lookup
-    fields = raw if b"host" in names else [(b"Host", request.url.host_header.encode("ascii")), *raw]
-    if forward_proxy is not None:
-        credentials = proxy_authorization(forward_proxy)
-        if credentials is not None:
-            fields.append(credentials)
-    body = request.body
-    if body is not None and b"content-length" not in names and b"transfer-encoding" not in names:
-        if body.length is None:
-            fields.append((b"Transfer-Encoding", b"chunked"))
-        else:
-            fields.append((b"Content-Length", str(body.length).encode("ascii")))
-    elif body is None and request.method in ("POST", "PUT", "PATCH") and b"content-length" not in names:
-        fields.append((b"Content-Length", b"0"))
-    return fields
-
-
-def _request_head(
-    request: ClientRequest, forward_proxy: URL | None, fields: list[tuple[bytes, bytes]]
-) -> Request:
-    """The engine's request event; through a forwarding proxy the target is the absolute URL."""
-    target = request.url.target
-    if forward_proxy is not None:
-        target = str(request.url.without_credentials()).split("#", 1)[0]
-    return Request(method=request.method.encode("ascii"), target=target.encode("ascii"), headers=fields)
-
-
 async def _call(hook: Callable[..., Any], argument: Any) -> None:
     result = hook(argument)
     if inspect.isawaitable(result):
@@ -520,23 +440,3 @@ def _fan_out(hooks: list[TraceHook]) -> TraceHook:
             hook(event, details)
 
     return trace
-
-
-def _died_while_idle(error: BaseException) -> bool:
-    """A failure that means "the server had already closed this idle connection"."""
-    return isinstance(error, (ReadError, WriteError, RemoteProtocolError))
-
-
-async def _drain(response: ClientResponse) -> None:
-    """Read a small body we do not need (to reuse the connection), else close the response."""
-    try:
-        length = int(response.headers.get("content-length", "-1"))
-    except ValueError:
-        length = -1
-    if 0 <= length <= _DRAIN_LIMIT:
-        try:
-            async for _ in response.iter_raw():
-                pass
-        except (TransportError, HTTPTimeout):
-            pass
-    await response.aclose()
