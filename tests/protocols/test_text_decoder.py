@@ -194,3 +194,20 @@ def test_held_cr_is_not_returned_early() -> None:
 @pytest.mark.parametrize("newline", ["", "\n", "\r", "\r\n"])
 def test_other_newline_modes_leave_text_untouched(newline: str) -> None:
     assert decode_chunks([b"a\r", b"\nb\rc\n"], newline=newline) == "a\r\nb\rc\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32-le", "shift_jis", "gb18030", None])
+def test_a_reused_input_buffer_is_not_kept(encoding: str | None) -> None:
+    """Streams decode straight from one receive buffer they overwrite each time."""
+    text = "東京\r\n" if encoding == "shift_jis" else "é東京😀\r\n"
+    data = text.encode(encoding or "utf-16")
+    buffer = bytearray(8)
+    view = memoryview(buffer)
+    decoder = TextDecoder(encoding)
+    out = []
+    for byte in data:
+        buffer[0] = byte
+        out.append(decoder.decode(view[:1]))
+        buffer[0] = 0
+    out.append(decoder.decode(b"", final=True))
+    assert "".join(out) == text.replace("\r\n", "\n")

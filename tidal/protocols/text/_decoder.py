@@ -68,8 +68,8 @@ class TextDecoder:
         """The encoding in use (Python's name), or None while a BOM may still be forming."""
         return self._encoding
 
-    def decode(self, data: bytes, final: bool = False) -> str:
-        """Decode ``data``; with ``final=True`` flush everything and end the stream."""
+    def decode(self, data: bytes | bytearray | memoryview, final: bool = False) -> str:
+        """Decode ``data`` (any bytes-like object, not kept); ``final=True`` flushes and ends the stream."""
         if self._done or self._failure is not None:
             raise self._usage_error()
         decoder = self._decoder
@@ -98,8 +98,8 @@ class TextDecoder:
             self._pending_cr = True
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
-    def _choose_encoding(self, data: bytes, final: bool) -> bytes:
-        head = self._head + data
+    def _choose_encoding(self, data: bytes | bytearray | memoryview, final: bool) -> bytes:
+        head = self._head + bytes(data)
         candidates = BOMS if self._declared is None else tuple(b for b in BOMS if b[1] == self._declared)
         verdict = sniff_bom(head, final, candidates)
         if verdict is None:

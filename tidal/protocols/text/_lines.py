@@ -222,7 +222,7 @@ class LineDecoder:
         """The encoding in use, or None while a BOM may still be forming."""
         return self._decoder.encoding
 
-    def feed(self, data: bytes, final: bool = False) -> list[str]:
+    def feed(self, data: bytes | bytearray | memoryview, final: bool = False) -> list[str]:
         """Decode ``data`` and return the lines it completes; ``final=True`` is :meth:`finish`."""
         if final:
             return self._splitter.finish(self._decoder.decode(data, final=True))
