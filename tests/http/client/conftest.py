@@ -151,6 +151,7 @@ _COMMON_LOCATIONS = """
         location = /cross {{ return 302 http://127.0.0.1:{other_port}/headers; }}
         location = /setcookie {{ add_header Set-Cookie "session=abc123; Path=/"; return 200 "set"; }}
         location = /status404 {{ return 404 "nope"; }}
+        location = /small-uploads {{ client_max_body_size 1k; return 200 "accepted"; }}
         location = /private {{ auth_basic "tidal"; auth_basic_user_file {root}/htpasswd;
                               alias {root}/secret.txt; }}
         location = /raw.gz {{ gzip off; default_type application/octet-stream; alias {root}/access.log.gz; }}

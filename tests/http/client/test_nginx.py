@@ -274,3 +274,15 @@ def test_bodies_and_headers_match_curl(run: Run, nginx: Nginx, path: str) -> Non
             assert response.headers.get(name) == curl_fields.get(name), name
 
     run(main())
+
+
+def test_upload_refused_by_the_server_gives_its_response(run: Run, nginx: Nginx) -> None:
+    async def main() -> None:
+        async with Client() as client:
+            refused = await client.post(nginx.url("/small-uploads"), content=b"u" * (1 << 20))
+            assert refused.status == 413
+            accepted = await client.post(nginx.url("/small-uploads"), content=b"u" * 100)
+            assert accepted.status == 200 and accepted.content == b"accepted"
+            assert client.pool_state["open"] == client.pool_state["idle"]
+
+    run(main())
