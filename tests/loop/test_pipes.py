@@ -355,3 +355,23 @@ def test_sendfile_refuses_pipe_transports(loop: asyncio.AbstractEventLoop, run: 
 
     with reader:
         run(main())
+
+
+def test_tidal_pipe_transports_on_either_loop(loop: asyncio.AbstractEventLoop, run: Run) -> None:
+    """tidal's pipe transports use only the public loop API: they also run on asyncio's loop."""
+    from tidal.loop import _pipes
+
+    read_end, writer = pipe_files()
+
+    async def main() -> bytes:
+        reading, receiver = await _pipes.connect_read_pipe(loop, lambda: Recorder(loop), read_end)
+        writing, sender = await _pipes.connect_write_pipe(loop, lambda: Recorder(loop), writer)
+        assert isinstance(reading, _pipes.ReadPipeTransport) and isinstance(writing, _pipes.WritePipeTransport)
+        assert isinstance(receiver, Recorder) and isinstance(sender, Recorder)
+        writing.write(b"x" * 300_000)
+        writing.write_eof()
+        assert await sender.lost is None
+        assert await receiver.lost is None
+        return bytes(receiver.data)
+
+    assert run(main()) == b"x" * 300_000

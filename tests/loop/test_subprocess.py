@@ -533,3 +533,24 @@ def test_every_poller_runs_children(poller: str) -> None:
         loop.close()
     assert codes == [0, 3, -signal.SIGKILL]
     assert_reaped(pids)
+
+
+def test_tidal_subprocess_transport_on_either_loop(loop: asyncio.AbstractEventLoop, run: Run) -> None:
+    """tidal's subprocess transport and child watcher use only the public loop API."""
+    from tidal.loop import _subprocess
+
+    async def main() -> tuple[int | None, bytes]:
+        transport, protocol = await _subprocess.subprocess_exec(
+            loop, lambda: Recorder(loop), *ECHO_BOTH, stderr=DEVNULL
+        )
+        assert isinstance(protocol, Recorder)
+        stdin = transport.get_pipe_transport(0)
+        assert isinstance(stdin, asyncio.WriteTransport)
+        stdin.write(b"echoed")
+        stdin.close()
+        await protocol.lost
+        transport.close()
+        assert_reaped([transport.get_pid()])
+        return transport.get_returncode(), bytes(protocol.output[1])
+
+    assert run(main()) == (0, b"echoed")
