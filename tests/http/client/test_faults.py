@@ -344,3 +344,32 @@ def test_base_url_text_iteration_and_declared_charset(run: Run) -> None:
                 assert await (await client.get("x")).text() == "naïve café\r\nligne 2"
 
     run(main())
+
+
+def test_early_response_to_an_upload_beats_the_write_error(run: Run) -> None:
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig")
+        await writer.drain()
+        writer.close()  # unread upload bytes: the kernel answers the rest of the upload with a reset
+
+    async def vanish(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.transport.abort()
+
+    async def main() -> None:
+        async with ScriptedServer(refuse) as server, Client() as client:
+            response = await client.post(server.url(), content=b"u" * (8 << 20))
+            assert (response.status, response.content) == (413, b"big")
+            assert client.pool_state["open"] == 0
+        async def plenty() -> Any:
+            block = b"u" * (1 << 20)
+            for _ in range(1024):  # far beyond any socket buffer: the reset always lands mid-upload
+                yield block
+
+        async with ScriptedServer(vanish) as server, Client() as client:
+            with pytest.raises(http.WriteError, match="connection broken while sending the request"):
+                await client.post(server.url(), content=plenty())
+            assert client.pool_state["open"] == 0
+
+    run(main())

@@ -37,8 +37,8 @@ from ._body import BodyContent, FileSpec, FormData
 from ._connection import Connection
 from ._cookies import add_cookie_header, extract_cookies
 from ._decoding import BodyDecoder
-from ._exchange import IDEMPOTENT, PooledBody, died_while_idle, drain, head_fields, request_head
-from ._errors import ClientClosed, ConnectError, TooManyRedirects
+from ._exchange import IDEMPOTENT, PooledBody, died_while_idle, drain, early_response, head_fields, request_head
+from ._errors import ClientClosed, ConnectError, TooManyRedirects, WriteError
 from ._limits import DEFAULT_LIMITS, Limits
 from ._models import ClientRequest, ClientResponse, Timing
 from ._open import ConnectOptions, open_connection
@@ -329,9 +329,15 @@ class Client:
             if deadlines.trace is not None:
                 deadlines.emit("connection.acquired", reused=reused, origin=request.url.origin)
             try:
-                await connection.send_request(head, request.body, deadlines,
-                                              self.continue_timeout if expects else None)
-                response_head = await connection.receive_head(deadlines)
+                try:
+                    await connection.send_request(head, request.body, deadlines,
+                                                  self.continue_timeout if expects else None)
+                except WriteError as exc:
+                    # A server may answer before reading the whole body (413,
+                    # 401) and close; its answer, if it arrived, beats the error.
+                    response_head = await early_response(connection, deadlines, exc)
+                else:
+                    response_head = await connection.receive_head(deadlines)
             except BaseException as exc:
                 await self._discard(connection)
                 if reused and retry_allowed and connection.received_in_cycle == 0 and died_while_idle(exc):

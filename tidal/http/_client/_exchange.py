@@ -7,17 +7,17 @@ the pool (body read to its end, engine allows keep-alive) or is closed.
 
 from __future__ import annotations
 
-from ...protocols.http import Request
+from ...protocols.http import Request, Response
 from .._headers import Headers
 from ._connection import Connection
-from ._errors import HTTPTimeout, ReadError, RemoteProtocolError, TransportError, WriteError
+from ._errors import HTTPError, HTTPTimeout, ReadError, RemoteProtocolError, TransportError, WriteError
 from ._models import ClientRequest, ClientResponse
 from ._pool import ConnectionPool, close_all
 from ._proxy import proxy_authorization
 from ._timeouts import Deadlines
 from ._urls import URL
 
-__all__ = ["PooledBody", "head_fields", "request_head", "died_while_idle", "drain", "IDEMPOTENT", "DRAIN_LIMIT"]
+__all__ = ["PooledBody", "early_response", "head_fields", "request_head", "died_while_idle", "drain", "IDEMPOTENT", "DRAIN_LIMIT"]
 
 #: Methods that may be sent twice (RFC 9110 §9.2.2).
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
@@ -113,3 +113,15 @@ async def drain(response: ClientResponse) -> None:
         except (TransportError, HTTPTimeout):
             pass
     await response.aclose()
+
+
+async def early_response(connection: Connection, deadlines: Deadlines, write_error: WriteError) -> Response:
+    """The response head a server sent before giving up on our body, or ``write_error`` again.
+
+    Whatever already arrived is read (within the read budget); if it holds no
+    complete head the original error is what the caller sees.
+    """
+    try:
+        return await connection.receive_head(deadlines)
+    except (HTTPError, OSError):
+        raise write_error from None
