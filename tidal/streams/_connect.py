@@ -128,7 +128,8 @@ async def open_tcp_stream(
     The name is resolved and connected to by Happy Eyeballs v2 (see the
     module docstring): ``family_resolver`` answers one family at a time
     (default: the loop's ``getaddrinfo``), or ``resolver`` answers all at
-    once.  ``ssl=True`` uses ``ssl.create_default_context()``;
+    once; ``resolution_delay`` is how long an IPv4 answer waits for the
+    IPv6 one, ``happy_eyeballs_delay`` the stagger between attempts.  ``ssl=True`` uses ``ssl.create_default_context()``;
     ``server_hostname`` overrides the name checked and sent as SNI (default:
     ``host``).  ``local_address`` binds the source address (and limits the
     lookups to its family).  ``timeout`` bounds the whole operation --
