@@ -10,7 +10,17 @@ across cases and each case's median is reported with its ratio to asyncio's
 loop in the same style and message size.  A C epoll echo server is measured the
 same way as the ceiling, which shows the generator is not the bottleneck.
 
-    python benchmarks/echo.py                 # full table (~2-3 minutes)
+The ``tls-protocol`` style is the protocol style behind ``create_server(ssl=...)``
+(TLS 1.3, an ECDSA P-256 certificate made with the openssl command for the
+run).  Its load generator is ``loadgen_tls.c``: the same ping-pong in C over
+OpenSSL (linked with -lssl -lcrypto, so libssl-dev is needed), handshakes done
+before the clock starts.  A C client keeps the generator's cost per message
+small and constant, as for plain TCP; a Python client would share the
+interpreter's costs with the servers it measures.  There is no TLS ceiling
+row: the generator's CPU share shows whether it is the limit.
+
+    python benchmarks/echo.py                 # full table (~3-4 minutes)
+    python benchmarks/echo.py --styles tls-protocol --loops asyncio,uvloop,tidal
     python benchmarks/echo.py --quick         # 1 KiB, 1 run of 1 s (< 1 minute)
     python benchmarks/echo.py --loops asyncio,tidal --styles coroutine --sizes 1024
     python benchmarks/echo.py --profile cprofile --loops tidal --styles coroutine --sizes 1024
@@ -50,7 +60,7 @@ from _harness import (  # noqa: E402  (the path line above makes the sibling imp
     stop_process,
     usable_cpus,
 )
-from echo_server import LOOPS, STYLES, UNAVAILABLE_EXIT  # noqa: E402
+from echo_server import LOOPS, STYLES, TLS_STYLES, UNAVAILABLE_EXIT  # noqa: E402
 
 CEILING = "C epoll (ceiling)"
 # cProfile entries that are the loop waiting for I/O, not working.
@@ -100,6 +110,7 @@ class Settings:
     duration: float
     server_cpu: int | None
     client_cpu: int | None
+    certfile: str | None = None  # certificate chain and key for the TLS styles
 
 
 class CaseFailed(Exception):
@@ -117,6 +128,10 @@ def start_server(case: Case, settings: Settings, extra_args: list[str] | None = 
     else:
         script = str(BENCH_DIR / "echo_server.py")
         command = [sys.executable, script, "--loop", case.loop, "--style", case.style, *(extra_args or [])]
+        if case.style in TLS_STYLES:
+            if settings.certfile is None:
+                raise CaseFailed(f"no certificate for the TLS style {case.style!r}")
+            command += ["--certfile", settings.certfile]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     pin_to_cpu(process.pid, settings.server_cpu)
@@ -138,10 +153,34 @@ class LoadResult:
     total_messages: int  # including the warm-up
 
 
-def run_load(port: int, size: int, settings: Settings) -> LoadResult:
-    """Run the load generator against ``port``."""
+def load_generator(style: str) -> Path:
+    """The compiled load generator for ``style``: TCP, or TLS over OpenSSL."""
+    if style not in TLS_STYLES:
+        return build_c_program("loadgen.c")
+    try:
+        return build_c_program("loadgen_tls.c", ["-lssl", "-lcrypto"])
+    except BuildError as exc:
+        raise CaseFailed(f"cannot build the TLS load generator (needs libssl-dev): {exc}") from exc
+
+
+def make_certificate(directory: str) -> str | None:
+    """A self-signed ECDSA P-256 certificate and key in one PEM file; None without openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    key, cert, both = (os.path.join(directory, name) for name in ("key.pem", "cert.pem", "server.pem"))
+    command = [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+               "-subj", "/CN=localhost", "-days", "1", "-keyout", key, "-out", cert]  # fmt: skip
+    if subprocess.run(command, capture_output=True, check=False).returncode != 0:
+        return None
+    Path(both).write_bytes(Path(cert).read_bytes() + Path(key).read_bytes())
+    return both
+
+
+def run_load(port: int, size: int, settings: Settings, style: str = "protocol") -> LoadResult:
+    """Run the load generator for ``style`` against ``port``."""
     command = [
-        str(build_c_program("loadgen.c")),
+        str(load_generator(style)),
         "127.0.0.1",
         str(port),
         str(settings.connections),
@@ -189,7 +228,7 @@ def measure(case: Case, settings: Settings) -> Measurement:
         # generator (idle) or, on a shared machine, for a CPU (starved).
         cpu_before, delay_before = process_cpu_seconds(process.pid), process_run_delay(process.pid)
         wall_before = time.monotonic()
-        load = run_load(port, case.size, settings)
+        load = run_load(port, case.size, settings, case.style)
         wall = time.monotonic() - wall_before
         server_cpu_seconds = process_cpu_seconds(process.pid) - cpu_before
         starved = (process_run_delay(process.pid) - delay_before) / wall
@@ -316,7 +355,7 @@ def profile_cprofile(case: Case, settings: Settings, top: int) -> str:
         stats_path = os.path.join(scratch, "echo.prof")
         process, port = start_server(case, settings, ["--cprofile", stats_path])
         try:
-            rate = run_load(port, case.size, settings).rate
+            rate = run_load(port, case.size, settings, case.style).rate
         finally:
             stop_process(process, grace=30)
         stats = pstats.Stats(stats_path)
@@ -336,7 +375,7 @@ def profile_py_spy(case: Case, settings: Settings, top: int) -> str:
         command = [py_spy, "record", "--pid", str(process.pid), "--duration", str(sample_for), "--rate", str(PY_SPY_RATE), "--format", "raw", "-o", raw_path]
         try:
             sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            rate = run_load(port, case.size, settings).rate
+            rate = run_load(port, case.size, settings, case.style).rate
             _, errors = sampler.communicate(timeout=sample_for + 30)
         finally:
             stop_process(process)
@@ -381,7 +420,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; see the module docstring for examples."""
     parser = argparse.ArgumentParser(description="TCP echo benchmark across event loops.")
     parser.add_argument("--loops", default=",".join(LOOPS), help=f"comma-separated, from {', '.join(LOOPS)}")
-    parser.add_argument("--styles", default="protocol,coroutine", help=f"comma-separated, from {', '.join(STYLES)}")
+    parser.add_argument("--styles", default="protocol,coroutine,tls-protocol", help=f"comma-separated, from {', '.join(STYLES)}")
     parser.add_argument("--sizes", help="message sizes in bytes, comma-separated (default 1024,65536)")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--duration", type=float, help="measured seconds per run (default 2)")
@@ -418,7 +457,14 @@ def main(argv: list[str] | None = None) -> int:
     styles = _split(args.styles, dict(STYLES))
     sizes = [int(size) for size in _split(args.sizes)]
     server_cpu, client_cpu = choose_cpus(args.pin)
-    settings = Settings(args.connections, args.warmup, args.duration, server_cpu, client_cpu)
+    with tempfile.TemporaryDirectory() as scratch:
+        certfile = make_certificate(scratch) if TLS_STYLES.intersection(styles) else None
+        settings = Settings(args.connections, args.warmup, args.duration, server_cpu, client_cpu, certfile)
+        return _run(args, loops, styles, sizes, settings)
+
+
+def _run(args: argparse.Namespace, loops: list[str], styles: list[str], sizes: list[int], settings: Settings) -> int:
+    server_cpu, client_cpu = settings.server_cpu, settings.client_cpu
     try:
         build_c_program("loadgen.c")
         build_c_program("c_echo_server.c")

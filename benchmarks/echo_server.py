@@ -10,6 +10,8 @@ driver can report "not available" instead of failing.
 Extending: a new loop is one entry in :data:`LOOPS` (a name and a factory); a
 new server style is one entry in :data:`STYLES` (an async function that serves
 a listening socket until cancelled).  The driver takes both lists from here.
+The styles in :data:`TLS_STYLES` serve TLS with the certificate chain and key
+of ``--certfile`` (one PEM file).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import argparse
 import asyncio
 import cProfile
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-__all__ = ["LOOPS", "LOOP_ERRORS_EXIT", "STYLES", "UNAVAILABLE_EXIT", "main"]
+__all__ = ["LOOPS", "LOOP_ERRORS_EXIT", "STYLES", "TLS_STYLES", "UNAVAILABLE_EXIT", "main"]
 
 UNAVAILABLE_EXIT = 3
 # The loop reported errors to its exception handler: the figures are suspect.
@@ -88,6 +91,22 @@ async def serve_protocol(listener: socket.socket) -> None:
         server.close()
 
 
+# The server's TLS context, made from --certfile by main() before serving.
+_tls_context: ssl.SSLContext | None = None
+
+
+async def serve_tls_protocol(listener: socket.socket) -> None:
+    """Serve TLS with ``loop.create_server(ssl=...)`` and the same ``asyncio.Protocol``."""
+    if _tls_context is None:
+        raise RuntimeError("the tls-protocol style needs --certfile")
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_EchoProtocol, sock=listener, ssl=_tls_context)
+    try:
+        await asyncio.Future()  # until cancelled
+    finally:
+        server.close()
+
+
 async def _echo_with_sock_calls(connection: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     buffer = bytearray(RECEIVE_BUFFER_SIZE)
@@ -143,7 +162,10 @@ STYLES: dict[str, Callable[[socket.socket], Coroutine[Any, Any, None]]] = {
     "protocol": serve_protocol,
     "coroutine": serve_coroutine,
     "asyncio-streams": serve_asyncio_streams,
+    "tls-protocol": serve_tls_protocol,
 }
+# Styles that speak TLS: the driver passes --certfile and uses the TLS load generator.
+TLS_STYLES = frozenset({"tls-protocol"})
 
 
 def _listen_on_loopback() -> socket.socket:
@@ -184,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=sorted(LOOPS), required=True)
     parser.add_argument("--style", choices=sorted(STYLES), required=True)
     parser.add_argument("--cprofile", metavar="FILE", help="write cProfile statistics of the run to FILE")
+    parser.add_argument("--certfile", help="PEM file with the certificate chain and key (TLS styles)")
     args = parser.parse_args(argv)
+    if args.certfile:
+        global _tls_context
+        _tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        _tls_context.load_cert_chain(args.certfile)
     try:
         loop = LOOPS[args.loop]()
     except Exception as exc:  # any failure to build the loop means "not available"
