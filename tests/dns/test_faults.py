@@ -264,3 +264,20 @@ def test_the_cache_is_bounded(run: Run) -> None:
     # a and b asked; a answered from memory; c asked and b, used least recently, is
     # forgotten by the memo in front of the cache (a by the cache): a and b are still answered
     assert run(scenario()) == [1, 2, 2, 3, 3, 3]
+
+
+def test_an_unreachable_port_is_given_up_at_once(run: Run, loop: Any) -> None:
+    # Nothing listens on UDP port 9 (discard) here: the kernel answers with ICMP
+    # port unreachable, which the connected socket reports at once.
+    async def scenario() -> tuple[Any, float, BaseException]:
+        async with scripted_peer(good) as alive:
+            started = loop.time()
+            result = await make_resolver("127.0.0.1:9", alive.address, timeout=5).resolve("name.test")
+            elapsed = loop.time() - started
+            with pytest.raises(Exception) as caught:
+                await make_resolver("127.0.0.1:9", timeout=5).resolve("name.test")
+            return result, elapsed, caught.value
+
+    result, elapsed, error = run(scenario())
+    assert result.addresses == (REAL,) and elapsed < 2.5  # not the 5-second try timeout
+    assert "127.0.0.1:9: Connection refused" in str(error)
