@@ -362,16 +362,41 @@ def test_invalid_arguments(loop: asyncio.AbstractEventLoop, run: Run) -> None:
     run(main())
 
 
-def test_cancelled_start_reaps_the_child(loop: asyncio.AbstractEventLoop, run: Run) -> None:
-    async def main() -> None:
-        task = asyncio.ensure_future(loop.subprocess_exec(asyncio.SubprocessProtocol, *BLOCKED))
-        loop.call_soon(task.cancel)
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        for _ in range(10):
-            await asyncio.sleep(0)
+def zombie_children() -> list[int]:
+    """This process's children that exited and were not reaped (Linux /proc)."""
+    pids: list[int] = []
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as file:
+                pids += [int(pid) for pid in file.read().split()]
+    except OSError:
+        return []
+    return [pid for pid in pids if is_unreaped_child(pid)]
 
-    run(main())
+
+@pytest.mark.parametrize("iterations", range(10))
+def test_cancelled_start_reaps_the_child(loop: asyncio.AbstractEventLoop, run: Run, iterations: int) -> None:
+    """Cancelled after 0..9 loop iterations: either no protocol call at all, or a whole life."""
+
+    async def main() -> list[str]:
+        protocol = Recorder(loop)
+        task = asyncio.ensure_future(loop.subprocess_exec(lambda: protocol, *BLOCKED))
+        for _ in range(iterations):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            transport, _ = await task
+        except asyncio.CancelledError:
+            if protocol.events:  # connection_made had run: connection_lost follows the kill
+                await protocol.lost
+        else:
+            transport.close()
+            await protocol.lost
+        assert zombie_children() == []
+        return protocol.events
+
+    events = run(main())
+    assert events == [] or (events[0] == "made" and events[-1] == "lost")
 
 
 # -- many children ----------------------------------------------------------------------

@@ -181,6 +181,11 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         Pipes not wrapped yet are closed here; :meth:`_wait` still returns once
         the child was reaped and the wrapped pipes are closed.
         """
+        if self._pending_calls is None:
+            # connection_made is already scheduled: the protocol sees the
+            # whole life, ending with connection_lost after the kill.
+            self.close()
+            return
         self._protocol = None
         self._pending_calls = None
         proc = self._proc
