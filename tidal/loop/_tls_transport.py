@@ -183,6 +183,7 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._app_connected = False  # the application's connection_made ran
         self._eof_delivered = False  # the application's eof_received ran
         self._plain_eof = False  # the plain transport reached EOF
+        self._corked = False  # inside _process_incoming: writes are flushed at its end
         self._phase = _Phase.HANDSHAKING
         self._app_reading_paused = False
         self._app_writing_paused = False  # we called app_protocol.pause_writing()
@@ -287,33 +288,59 @@ class TLSProtocol(asyncio.BufferedProtocol):
 
     # -- the engine ------------------------------------------------------------
     def _process_incoming(self) -> None:
-        """Turn what the engine can produce now into application events."""
+        """Turn what the engine can produce now into application events.
+
+        The records decrypted from one read are delivered in one call, and
+        what the application writes meanwhile leaves in one plain write at
+        the end (as asyncio's sslproto does): a 64 KiB message costs one
+        data_received() and one send(), not one per 16 KiB record."""
         self._processing_scheduled = False
         engine = self._engine
         if engine is None:
             return
+        self._corked = True
+        error: TLSError | None = None
         try:
-            while self._phase != _Phase.CLOSED and (
-                not self._app_reading_paused or self._phase != _Phase.OPEN
-            ):
-                event = engine.next_event()
-                if event is NEED_DATA:
-                    if self._plain_eof:  # every complete record is delivered
-                        self._on_plain_eof()
-                    break
-                if not self._handle_event(event):
-                    break
+            self._run_engine(engine)
         except TLSError as exc:
-            self._on_tls_error(exc)
+            error = exc
+        finally:
+            self._corked = False
+        if error is not None:
+            self._on_tls_error(error)
             return
         self._flush()
 
+    def _run_engine(self, engine: TLSEngine) -> None:
+        chunks: list[bytes] = []
+        while self._phase != _Phase.CLOSED and (not self._app_reading_paused or self._phase != _Phase.OPEN):
+            try:
+                event = engine.next_event()
+            except TLSError:
+                if chunks:  # authenticated records before the bad one still count
+                    self._deliver(chunks)
+                raise
+            if type(event) is Data:
+                if self._phase == _Phase.OPEN:
+                    chunks.append(event.data)
+                continue  # while closing, the peer's late data is discarded
+            if chunks:
+                if not self._deliver(chunks):
+                    return
+                chunks = []
+                if self._app_reading_paused or self._phase == _Phase.CLOSED:
+                    return  # the event stays in the engine until reading resumes
+            if event is NEED_DATA:
+                if self._plain_eof:  # every complete record is delivered
+                    self._on_plain_eof()
+                return
+            if not self._handle_event(event):
+                return
+        if chunks:
+            self._deliver(chunks)
+
     def _handle_event(self, event: object) -> bool:
         """React to one engine event; False to stop processing for now."""
-        if type(event) is Data:
-            if self._phase == _Phase.OPEN:
-                return self._deliver(event.data)
-            return True  # we are closing: the peer's late data is discarded
         if isinstance(event, HandshakeComplete):
             self._flush()  # a TLS 1.3 server's tickets go out with its Finished
             self._on_handshake_complete()
@@ -509,12 +536,14 @@ class TLSProtocol(asyncio.BufferedProtocol):
             )
 
     # -- delivering plaintext ------------------------------------------------------
-    def _deliver(self, data: bytes) -> bool:
+    def _deliver(self, chunks: list[bytes]) -> bool:
         """Hand decrypted bytes to the application; False if that failed."""
         try:
             if self._app_buffered:
-                _feed_buffered(self._app_protocol, data)  # type: ignore[arg-type]
+                for chunk in chunks:  # copied into its buffers anyway: no join
+                    _feed_buffered(self._app_protocol, chunk)  # type: ignore[arg-type]
             else:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 self._app_protocol.data_received(data)  # type: ignore[union-attr]
         except (SystemExit, KeyboardInterrupt):
             raise
@@ -532,7 +561,8 @@ class TLSProtocol(asyncio.BufferedProtocol):
         except TLSError as exc:
             self._on_tls_error(exc)
             return
-        self._flush()
+        if not self._corked:  # else _process_incoming flushes once at its end
+            self._flush()
 
     def _is_writable(self) -> bool:
         return self._phase == _Phase.OPEN and self._engine is not None and self._engine.state is TLSState.OPEN
