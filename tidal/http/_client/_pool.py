@@ -66,6 +66,8 @@ class PoolState(Generic[_C]):
         self._idle: dict[Origin, dict[_C, None]] = {}
         self._idle_all: dict[_C, None] = {}  # oldest first
         self._waiters: deque[tuple[Origin, asyncio.Future[_C | _Connect]]] = deque()
+        # Queued futures not yet served or abandoned: an O(1) "is anyone waiting?".
+        self._live_waiters: set[asyncio.Future[_C | _Connect]] = set()
         self.closed = False
 
     # -- observation (tests and stats) ---------------------------------------
@@ -82,8 +84,8 @@ class PoolState(Generic[_C]):
 
     @property
     def waiting_count(self) -> int:
-        """Requests waiting for a slot (cancelled ones may linger until the next wake-up)."""
-        return sum(1 for _, future in self._waiters if not future.done())
+        """Requests waiting for a slot."""
+        return len(self._live_waiters)
 
     def open_for(self, origin: Origin) -> int:
         """Open connections plus reserved slots for ``origin``."""
@@ -101,7 +103,7 @@ class PoolState(Generic[_C]):
         if self.closed:
             raise ClientClosed("the client was closed; create a new one")
         to_close = self._expire(now)
-        if self._waiters and any(not future.done() for _, future in self._waiters):
+        if self._live_waiters:
             return None, to_close  # first come, first served
         return self._grant(origin, to_close), to_close
 
@@ -166,6 +168,7 @@ class PoolState(Generic[_C]):
         ``future`` may be resolved on return.  Returns what to close.
         """
         self._waiters.append((origin, future))
+        self._live_waiters.add(future)
         to_close: list[_C] = []
         self._wake(to_close)
         return to_close
@@ -205,12 +208,18 @@ class PoolState(Generic[_C]):
         return self.checkin(grant, grant.idle_since)
 
     def _wake(self, to_close: list[_C]) -> None:
-        """Serve waiters in order while the pool can; skip ones that still cannot proceed."""
+        """Serve waiters in order while the pool can; skip ones that still cannot proceed.
+
+        Each call is linear in the waiters it looks at: abandoned ones are
+        dropped as they are met, and only waiters blocked by their own
+        origin's limit are looked at again.
+        """
         waiters = self._waiters
         blocked: deque[tuple[Origin, asyncio.Future[_C | _Connect]]] = deque()
         while waiters:
             origin, future = waiters.popleft()
             if future.done():
+                self._live_waiters.discard(future)  # abandoned
                 continue
             grant = self._grant(origin, to_close)
             if grant is None:
@@ -219,8 +228,14 @@ class PoolState(Generic[_C]):
                     break  # nobody else can be served either
                 continue
             future.set_result(grant)
+            self._live_waiters.discard(future)
         blocked.extend(waiters)
         self._waiters = blocked
+
+    def abandon_wait(self, future: asyncio.Future[_C | _Connect]) -> None:
+        """A waiter gave up (timeout, cancellation) before being served."""
+        future.cancel()
+        self._live_waiters.discard(future)
 
     def close(self) -> list[_C]:
         """Stop pooling: returns every idle connection to close; later checkins close too.
@@ -229,6 +244,7 @@ class PoolState(Generic[_C]):
         """
         self.closed = True
         waiters, self._waiters = self._waiters, deque()
+        self._live_waiters.clear()
         for _, future in waiters:
             if not future.done():
                 future.set_exception(ClientClosed("the client was closed while this request waited for a connection"))
@@ -275,10 +291,10 @@ class ConnectionPool(Generic[_C]):
             await close_all(to_close)
             return await wait(asyncio.shield(future))
         except BaseException:
-            if future.done() and not future.cancelled():
+            if not future.done():
+                self.state.abandon_wait(future)
+            elif not future.cancelled() and future.exception() is None:
                 await close_all(self.state.give_back(origin, future.result(), asyncio.get_running_loop().time()))
-            else:
-                future.cancel()
             raise
 
     def checkin(self, connection: _C) -> list[_C]:
