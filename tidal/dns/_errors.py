@@ -43,7 +43,7 @@ class Refused(DNSError):
 
 
 class DNSTimeout(DNSError, TimeoutError):
-    """No usable answer arrived before the query's deadline.
+    """No usable answer arrived before the query's deadline, or no server could be reached.
 
     ``servers`` lists the servers that were tried, in order, as ``ip:port``.
     """

@@ -476,7 +476,7 @@ class _Attempts:
             )
         reasons = "; ".join(self.unreachable) or "no response"
         return errors.DNSTimeout(
-            f"no answer for {self.name} {self.rdtype} ({reasons})", **detail  # type: ignore[arg-type]
+            f"no server answered {self.name} {self.rdtype} ({reasons})", **detail  # type: ignore[arg-type]
         )
 
 
