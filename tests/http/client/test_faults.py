@@ -373,3 +373,26 @@ def test_early_response_to_an_upload_beats_the_write_error(run: Run) -> None:
             assert client.pool_state["open"] == 0
 
     run(main())
+
+
+def test_http_1_0_body_delimited_by_close(run: Run) -> None:
+    async def main() -> None:
+        async with ScriptedServer(respond_once(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close")) as server:
+            async with Client() as client:
+                response = await client.get(server.url())
+                assert (response.http_version, response.content) == ("HTTP/1.0", b"until close")
+                assert client.pool_state["open"] == 0  # never reused
+
+    run(main())
+
+
+def test_oversized_response_head_is_refused(run: Run) -> None:
+    head = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"f" * 70000 + b"\r\nContent-Length: 0\r\n\r\n"
+
+    async def main() -> None:
+        async with ScriptedServer(respond_once(head)) as server, Client() as client:
+            with pytest.raises(http.RemoteProtocolError, match="65536"):
+                await client.get(server.url())
+            assert client.pool_state["open"] == 0
+
+    run(main())
