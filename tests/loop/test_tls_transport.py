@@ -508,6 +508,45 @@ def test_truncated_stream_is_eof_then_connection_lost(
     run(scenario())
 
 
+def serve_one_truncated_record(listener: socket.socket, context: ssl.SSLContext) -> None:
+    """A blocking TLS server peer: one whole record, half of the next, then a TCP close."""
+    connection, _ = listener.accept()
+    with connection:
+        connection.settimeout(10.0)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                connection.sendall(outgoing.read())
+                data = connection.recv(65536)
+                if not data:
+                    return
+                incoming.write(data)
+        tls.write(b"complete record")
+        connection.sendall(outgoing.read())
+        tls.write(b"x" * 1000)
+        record = outgoing.read()
+        connection.sendall(record[: len(record) // 2])
+
+
+def test_record_cut_in_half_is_dropped_at_eof(
+    loop: asyncio.AbstractEventLoop, run: Any, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    async def scenario() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            peer = loop.run_in_executor(None, serve_one_truncated_record, listener, server_context)
+            transport, client = await connect(loop, listener.getsockname()[1], client_context)
+            await peer
+        assert await client.lost is None
+        assert client.received == b"complete record"  # nothing of the half record
+        assert client.events == ["made", "eof", "lost"]
+
+    run(scenario())
+
+
 class Unresponsive(Recorder):
     """Completes the handshake, then never reads again (so never answers close_notify)."""
 
