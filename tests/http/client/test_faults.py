@@ -396,3 +396,22 @@ def test_oversized_response_head_is_refused(run: Run) -> None:
             assert client.pool_state["open"] == 0
 
     run(main())
+
+
+def test_unusable_redirect_and_challenge_close_their_response(run: Run) -> None:
+    redirect = b"HTTP/1.1 302 Found\r\nLocation: ftp://files.test/x\r\nContent-Length: 0\r\n\r\n"
+    challenge = (b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="r", nonce="n", algorithm=SHA-512-256\r\n'
+                 b"Content-Length: 0\r\n\r\n")
+
+    async def main() -> None:
+        async with ScriptedServer(respond_forever(redirect)) as server, Client() as client:
+            with pytest.raises(http.InvalidURL, match="unusable location"):
+                await client.get(server.url())
+            assert client.pool_state["open"] == client.pool_state["idle"]
+        async with ScriptedServer(respond_forever(challenge)) as server:
+            async with Client(auth=http.DigestAuth("u", "p")) as client:
+                with pytest.raises(ValueError, match="unsupported Digest algorithm 'SHA-512-256'"):
+                    await client.get(server.url())
+                assert client.pool_state["open"] == client.pool_state["idle"]
+
+    run(main())

@@ -52,7 +52,11 @@ _HASHES: dict[str, Callable[[bytes], "hashlib._Hash"]] = {
 
 
 class DigestAuth(Auth):
-    """``Authorization: Digest`` computed from the server's 401 challenge (qop=auth, MD5 or SHA-256)."""
+    """``Authorization: Digest`` computed from the server's 401 challenge (qop=auth, MD5 or SHA-256).
+
+    A challenge naming another algorithm raises ``ValueError`` (the 401
+    response is closed first).
+    """
 
     def __init__(self, username: str, password: str) -> None:
         self._username = username

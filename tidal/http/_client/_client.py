@@ -280,7 +280,11 @@ class Client:
         while True:
             deadlines.request = request
             response = await self._send_authenticated(request, deadlines, credentials)
-            following = next_request(request, response) if follow else None
+            try:
+                following = next_request(request, response) if follow else None
+            except BaseException:
+                await response.aclose()
+                raise
             if following is None:
                 response.history = history
                 return response
@@ -296,7 +300,11 @@ class Client:
         response = await self._send_with_cookies(request, deadlines)
         if auth is None or response.status != 401 or (request.body is not None and not request.body.replayable):
             return response
-        retry_headers = auth.retry_headers(request.method, request.url.target, request.headers, response.headers)
+        try:
+            retry_headers = auth.retry_headers(request.method, request.url.target, request.headers, response.headers)
+        except BaseException:
+            await response.aclose()
+            raise
         if retry_headers is None:
             return response
         await drain(response)
@@ -308,7 +316,11 @@ class Client:
         if len(jar):  # the jar's matching rules cost more than the rest of a small request
             add_cookie_header(jar, request.method, request.url, request.headers)
         response = await self._send_once(request, deadlines)
-        extract_cookies(jar, request.method, request.url, request.headers, response.headers)
+        try:
+            extract_cookies(jar, request.method, request.url, request.headers, response.headers)
+        except BaseException:
+            await response.aclose()
+            raise
         return response
 
     # -- one exchange ------------------------------------------------------------------
