@@ -281,3 +281,33 @@ def test_an_unreachable_port_is_given_up_at_once(run: Run, loop: Any) -> None:
     result, elapsed, error = run(scenario())
     assert result.addresses == (REAL,) and elapsed < 2.5  # not the 5-second try timeout
     assert "127.0.0.1:9: Connection refused" in str(error)
+
+
+def test_a_server_without_edns_is_asked_again_without_it(run: Run) -> None:
+    def old_server(query: dns.message.Message, wire: bytes) -> Sequence[Reply]:
+        if query.edns >= 0:
+            return [(with_rcode(query, dns.rcode.FORMERR), None)]
+        return [(answer(query, REAL), None)]
+
+    async def scenario() -> tuple[Any, list[int]]:
+        async with scripted_peer(old_server) as peer:
+            result = await make_resolver(peer.address).resolve("name.test")
+            return result, [query.edns for query in peer.queries]
+
+    result, edns_versions = run(scenario())
+    assert result.addresses == (REAL,) and edns_versions == [0, -1]
+
+
+def test_without_edns_an_answer_over_512_bytes_is_refused(run: Run) -> None:
+    def old_server(query: dns.message.Message, wire: bytes) -> Sequence[Reply]:
+        if query.edns >= 0:
+            return [(with_rcode(query, dns.rcode.FORMERR), None)]
+        return [(answer(query, *[f"10.0.0.{i}" for i in range(1, 60)]), None)]  # about 1 kB
+
+    async def scenario() -> BaseException:
+        async with scripted_peer(old_server) as peer:
+            with pytest.raises(BadResponse) as caught:
+                await make_resolver(peer.address, timeout=0.2).resolve("name.test")
+            return caught.value
+
+    assert "exceeds the 512-byte limit" in str(run(scenario()))

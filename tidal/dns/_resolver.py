@@ -21,7 +21,8 @@ One lookup of one absolute name:
    ONE absolute deadline that covers every try, the TCP fallback and the
    wait for a slot under the global concurrency limit.  An answer, NXDOMAIN
    or NODATA ends it; SERVFAIL, REFUSED, a malformed answer or silence moves
-   to the next server.  Callers asking the same question meanwhile
+   to the next server.  A server that answers FORMERR to the EDNS0 query is
+   asked again without EDNS0 (RFC 6891 §7).  Callers asking the same question meanwhile
    (*followers*) each wait on a future of their own and get the leader's
    result; if the leader is cancelled, they start over (one of them becomes
    the new leader), so one caller's cancellation never fails the others.
@@ -61,6 +62,8 @@ __all__ = ["Resolver", "reverse_name"]
 _MEMO_LIMIT = 8192
 _FINAL = frozenset({OutcomeKind.ANSWER, OutcomeKind.NXDOMAIN, OutcomeKind.NODATA})
 _PTR = 12
+_FORMERR = 1
+_PLAIN_UDP_LIMIT = 512  # RFC 1035 §4.2.1: a UDP message without EDNS
 
 _LookupResult = tuple[Outcome, int, str | None]  # outcome, ttl left, server (None: cache)
 _Key = tuple[str, int, bool]
@@ -387,15 +390,33 @@ class Resolver:
         loop = asyncio.get_running_loop()
         wait_until = min(deadline, loop.time() + self.timeout)
         attempt.servers.append(server.text)
-        query = engine.build_query(name, rdtype, use_0x20=self.use_0x20)
+        outcome = await self._exchange(server, name, rdtype, (wait_until, deadline), tcp, attempt, edns=True)
+        if outcome is not None and outcome.rcode == _FORMERR:
+            # RFC 6891 §7: a server that does not know EDNS answers FORMERR; ask it again without.
+            outcome = await self._exchange(server, name, rdtype, (wait_until, deadline), tcp, attempt, edns=False)
+        if outcome is None:
+            return None
+        if outcome.kind in _FINAL:
+            return outcome
+        attempt.rcodes.append((outcome.kind, str(server)))
+        return None
+
+    async def _exchange(
+        self, server: Nameserver, name: str, rdtype: int, until: tuple[float, float], tcp: bool,
+        attempt: _Attempts, *, edns: bool,
+    ) -> Outcome | None:
+        """One query to one server (UDP, then TCP if truncated); ``None`` when it got nothing usable."""
+        wait_until, deadline = until
+        query = engine.build_query(name, rdtype, use_0x20=self.use_0x20, edns=edns)
         try:
             if tcp:
                 response = await tcp_exchange(query, server, wait_until)
             else:
-                response = await udp_exchange(query, server, wait_until, attempt.bad)
+                limit = engine.EDNS_PAYLOAD if edns else _PLAIN_UDP_LIMIT
+                response = await udp_exchange(query, server, wait_until, attempt.bad, max_size=limit)
                 if engine.needs_tcp_retry(response, over_tcp=False):
                     response = await tcp_exchange(query, server, deadline)
-            outcome = engine.classify(response)
+            return engine.classify(response)
         except TryTimedOut:
             return None
         except engine.BadResponse as error:
@@ -404,10 +425,6 @@ class Resolver:
         except OSError as error:
             attempt.unreachable.append(f"{server}: {error.strerror or error}")
             return None
-        if outcome.kind in _FINAL:
-            return outcome
-        attempt.rcodes.append((outcome.kind, str(server)))
-        return None
 
 
 class _Flight:

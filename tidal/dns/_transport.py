@@ -13,8 +13,8 @@ Every datagram that arrives is still checked by
 name (case-exact with 0x20), type and class -- and anything that does not
 match, or does not parse, is *dropped* while the wait goes on: an off-path
 attacker must not be able to end a query early by sending garbage.  A
-datagram larger than the 1232-byte payload the query advertised in EDNS0
-(RFC 6891 §6.2.3: the responder must not exceed it) is dropped the same way.
+datagram larger than the payload the query advertised (1232 bytes in
+EDNS0, RFC 6891 §6.2.3; 512 without it) is dropped the same way.
 Each malformed datagram's error is appended to the caller's ``rejected``
 list as it arrives, so that even a try cut short by the query's deadline
 can report what it got.
@@ -62,11 +62,13 @@ class TryTimedOut(Exception):
 
 
 async def udp_exchange(
-    query: Query, server: Nameserver, wait_until: float, rejected: list[str] | None = None
+    query: Query, server: Nameserver, wait_until: float, rejected: list[str] | None = None,
+    *, max_size: int = EDNS_PAYLOAD,
 ) -> Response:
     """Send ``query`` to ``server`` over UDP and return the matching response.
 
-    Malformed datagrams are dropped and described in ``rejected``
+    Malformed datagrams, and any larger than ``max_size`` (the payload the
+    query advertised), are dropped and described in ``rejected``
     (``"ip:port: reason"``).  Raises :class:`TryTimedOut` at ``wait_until``
     (loop time), or the ``OSError`` of the socket (ICMP unreachable, no route).
     """
@@ -76,14 +78,16 @@ async def udp_exchange(
         sock.setblocking(False)
         sock.connect(server.sockaddr)  # a UDP connect sends nothing: it picks the source port
         sock.send(query.wire)
-        return await _await_match(loop, sock, query, server, wait_until, [] if rejected is None else rejected)
+        return await _await_match(
+            loop, sock, query, server, wait_until, [] if rejected is None else rejected, max_size
+        )
     finally:
         sock.close()
 
 
 async def _await_match(
     loop: asyncio.AbstractEventLoop, sock: socket.socket, query: Query, server: Nameserver, wait_until: float,
-    rejected: list[str],
+    rejected: list[str], max_size: int,
 ) -> Response:
     sockaddr = server.sockaddr
     try:
@@ -92,7 +96,7 @@ async def _await_match(
                 data, source = await _receive(loop, sock)
                 try:
                     return match_response(
-                        query, data, sent_to=sockaddr, received_from=source, max_size=EDNS_PAYLOAD
+                        query, data, sent_to=sockaddr, received_from=source, max_size=max_size
                     )
                 except MismatchedResponse:
                     continue  # spoofed or stale: not an answer, and not an error of the server
