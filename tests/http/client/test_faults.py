@@ -415,3 +415,14 @@ def test_unusable_redirect_and_challenge_close_their_response(run: Run) -> None:
                 assert client.pool_state["open"] == client.pool_state["idle"]
 
     run(main())
+
+
+def test_an_unclosed_streamed_response_warns(run: Run) -> None:
+    async def main() -> None:
+        async with ScriptedServer(respond_forever(OK_HEAD)) as server, Client() as client:
+            response = await client.send(client.build_request("GET", server.url()), stream=True)
+            with pytest.warns(ResourceWarning, match="unclosed streamed response"):
+                response.__del__()
+            await response.aclose()
+
+    run(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -181,6 +182,13 @@ class ClientResponse:
 
     def __repr__(self) -> str:
         return f"<ClientResponse [{self.status} {self.reason}]>"
+
+    def __del__(self) -> None:
+        # A streamed response nobody closed still holds its pool slot and its
+        # connection; say so, as unclosed files and sockets do.
+        if not getattr(self, "_closed", True) and not isinstance(self._source, _EmptySource):
+            warnings.warn(f"unclosed streamed response {self!r} for {self.url}: use 'async with client.stream(...)'"
+                          " or await response.aclose()", ResourceWarning, stacklevel=1, source=self)
 
     # -- status ------------------------------------------------------------------
 
