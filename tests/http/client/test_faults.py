@@ -426,3 +426,27 @@ def test_an_unclosed_streamed_response_warns(run: Run) -> None:
             await response.aclose()
 
     run(main())
+
+
+def test_a_response_written_byte_by_byte_decodes_the_same(run: Run) -> None:
+    text = "".join(f"ligne {index} élan\r\n" for index in range(300)).encode("utf-8")
+    encoded = gzip.compress(text)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(encoded[i:i + 97]), encoded[i:i + 97]) for i in range(0, len(encoded), 97))
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Encoding: gzip\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\nDigest: x\r\n\r\n")
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_head(reader):
+            for index in range(len(response)):
+                writer.write(response[index:index + 1])
+                await writer.drain()
+
+    async def main() -> None:
+        async with ScriptedServer(script) as server, Client() as client:
+            async with client.stream("GET", server.url()) as streamed:
+                lines = [line async for line in streamed.iter_lines()]
+            assert lines == text.decode("utf-8").splitlines() and streamed.trailers == {"digest": "x"}
+            assert (await client.get(server.url())).content == text
+            assert server.accepted == 1
+
+    run(main())
