@@ -74,7 +74,10 @@ class Client:
     :class:`ClientResponse`, once its head arrived; these two may be async)
     and ``"trace"`` (``trace(event, details)``, synchronous, at each step:
     ``dns.start`` ... ``response.body_done``); ``continue_timeout`` how long a
-    request with ``Expect: 100-continue`` waits before sending its body anyway.
+    request with ``Expect: 100-continue`` waits before sending its body anyway;
+    ``http_limits`` the engine's bounds on response heads and bodies
+    (:class:`tidal.protocols.http.HTTPLimits`: 64 KiB and 100 header fields by
+    default); ``local_address`` the source address to connect from.
     """
 
     def __init__(
