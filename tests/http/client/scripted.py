@@ -1,4 +1,4 @@
-"""Scripted HTTP peers for fault tests: asyncio servers on 127.0.0.1 port 0.
+"""Scripted HTTP peers for fault tests: asyncio servers on 127.0.0.1 (or ::1) port 0.
 
 Each connection is handed to a script (an ``async def script(reader,
 writer)``); the server owns the tasks it starts and cancels and awaits them
@@ -44,15 +44,17 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
 class ScriptedServer:
     """``async with ScriptedServer(script) as server:`` -- ``server.url(path)``, ``server.accepted``."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
         self._script = script
+        self.host = host
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self.accepted = 0
         self.port = 0
 
     def url(self, path: str = "/", scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}{path}"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
@@ -68,7 +70,7 @@ class ScriptedServer:
             self._tasks.discard(task)  # type: ignore[arg-type]
 
     async def __aenter__(self) -> ScriptedServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -450,3 +450,19 @@ def test_a_response_written_byte_by_byte_decodes_the_same(run: Run) -> None:
             assert server.accepted == 1
 
     run(main())
+
+
+def test_ipv6_literal_host(run: Run) -> None:
+    seen: list[bytes] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_head(reader))
+        writer.write(OK_HEAD)
+        await writer.drain()
+
+    async def main() -> None:
+        async with ScriptedServer(script, host="::1") as server, Client() as client:
+            assert (await client.get(server.url("/six"))).content == b"ok"
+            assert f"\r\nHost: [::1]:{server.port}\r\n".encode() in seen[0]
+
+    run(main())
