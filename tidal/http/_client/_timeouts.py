@@ -142,8 +142,3 @@ class Deadlines:
         """Report a step of the exchange to the trace hook, if there is one."""
         if self.trace is not None:
             self.trace(event, details)
-
-    def check(self, phase: str) -> None:
-        """Raise :class:`TotalTimeout` at once if the total deadline has already passed."""
-        if self.total_at is not None and self._loop.time() >= self.total_at:
-            raise self.expired(phase, TotalTimeout)
