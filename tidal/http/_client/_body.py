@@ -51,11 +51,6 @@ class RequestBody:
             return self._parts[0]
         return None
 
-    @property
-    def consumed(self) -> bool:
-        """True once a non-replayable body has started being sent."""
-        return self._consumed and not self.replayable
-
     async def chunks(self) -> AsyncIterator[bytes]:
         """Yield the body in order; each file or stream part read lazily."""
         if self._consumed and not self.replayable:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ...protocols.http import (
@@ -244,8 +243,3 @@ class Connection:
             return
         self._closed = True
         await self.stream.aclose()
-
-
-def raw_headers(fields: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    """Engine header pairs as Latin-1 text pairs."""
-    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in fields]

@@ -87,10 +87,6 @@ class PoolState(Generic[_C]):
         """Requests waiting for a slot."""
         return len(self._live_waiters)
 
-    def open_for(self, origin: Origin) -> int:
-        """Open connections plus reserved slots for ``origin``."""
-        return self._open.get(origin, 0)
-
     # -- decisions -----------------------------------------------------------
 
     def checkout(self, origin: Origin, now: float) -> tuple[_C | _Connect | None, list[_C]]:
