@@ -236,7 +236,9 @@ def test_alpn_is_negotiated(
     run(scenario())
 
 
-def test_ssl_true_uses_a_default_context_that_verifies(loop: asyncio.AbstractEventLoop, run: Any, server_context: ssl.SSLContext) -> None:
+def test_ssl_true_uses_a_default_context_that_verifies(
+    loop: asyncio.AbstractEventLoop, run: Any, server_context: ssl.SSLContext
+) -> None:
     # ssl=True means the system's trust store, which does not know our test CA.
     async def scenario() -> None:
         serving = await start_server(loop, Echo, server_context)
@@ -338,6 +340,40 @@ def test_pause_writing_when_the_peer_does_not_read(
     run(scenario())
 
 
+def test_one_large_write_pauses_writing(
+    loop: asyncio.AbstractEventLoop,
+    loop_kind: str,
+    run: Any,
+    server_context: ssl.SSLContext,
+    client_context: ssl.SSLContext,
+) -> None:
+    # A deliberate difference: tidal's TLS transport has no buffer of its own
+    # (the socket transport's buffer holds the ciphertext), so one write that
+    # fills it pauses the protocol at once.  asyncio 3.11 counts only what
+    # its TLS layer holds, and one large write goes straight through it to
+    # the socket transport: no pause_writing() at all, and a write buffer
+    # size of 0 while megabytes wait to be sent.
+    async def scenario() -> None:
+        serving = await start_server(loop, Stalled, server_context)
+        transport, client = await connect(loop, serving.port, client_context)
+        server = await serving.connected.get()
+        big = PAYLOAD * 128  # 8 MiB: more than the kernel's socket buffers take
+        transport.write(big)
+        # asyncio's get_write_buffer_size() leaves out the socket transport's buffer.
+        assert (transport.get_write_buffer_size() > 0) == (loop_kind == "tidal")
+        paused = ["pause_writing"] if loop_kind == "tidal" else []
+        assert client.events == ["made", *paused]
+        server.transport.resume_reading()
+        assert len(await server.receive_at_least(len(big))) == len(big)
+        assert server.received == big
+        resumed = ["resume_writing"] if loop_kind == "tidal" else []
+        assert client.events == ["made", *paused, *resumed]
+        await close_both(client, server)
+        await serving.close()
+
+    run(scenario())
+
+
 def test_pause_reading_holds_back_data(
     loop: asyncio.AbstractEventLoop, run: Any, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
@@ -409,7 +445,11 @@ def test_buffered_protocol_over_tls(
     async def scenario() -> None:
         serving = await start_server(loop, Recorder, server_context)
         transport, client = await loop.create_connection(
-            lambda: SmallBuffers(buffer_kind == "memoryview"), "127.0.0.1", serving.port, ssl=client_context, server_hostname=HOSTNAME
+            lambda: SmallBuffers(buffer_kind == "memoryview"),
+            "127.0.0.1",
+            serving.port,
+            ssl=client_context,
+            server_hostname=HOSTNAME,
         )
         server = await serving.connected.get()
         server.transport.write(PAYLOAD)
@@ -627,7 +667,8 @@ def test_bad_certificate_reaches_the_caller(
     if problem == "untrusted CA":
         cert = trustme.CA().issue_cert(HOSTNAME)
     elif problem == "expired":
-        cert = ca.issue_cert(HOSTNAME, not_before=now - datetime.timedelta(days=2), not_after=now - datetime.timedelta(days=1))
+        day = datetime.timedelta(days=1)
+        cert = ca.issue_cert(HOSTNAME, not_before=now - 2 * day, not_after=now - day)
     else:
         cert = ca.issue_cert("other.example")
 

@@ -9,8 +9,9 @@ objects (the shape asyncio's own ``sslproto`` has, built here on
 * :class:`TLSProtocol` is the protocol of the plain transport.  Ciphertext it
   receives goes into the engine; the engine's events become calls on the
   application protocol; every ciphertext byte the engine produces is written
-  to the plain transport right after the engine call that produced it (the
-  engine's "flush after every call" rule).
+  to the plain transport before control returns to the loop (the engine's
+  "flush after every call" rule, applied once per batch of incoming records:
+  the reply to a batch leaves in one write).
 * :class:`SSLTransport` is what the application sees: ``write()`` encrypts at
   once and hands the records to the plain transport, so the plain
   transport's write buffer *is* the TLS write buffer and its
