@@ -118,6 +118,13 @@ class Headers(MutableMapping[str, str]):
         """All fields encoded for the wire (Latin-1), as h11 takes them."""
         return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self._fields]
 
+    @classmethod
+    def from_raw(cls, fields: Iterable[tuple[bytes, bytes]]) -> Headers:
+        """Headers from wire pairs (Latin-1 bytes), as an engine hands them over; the fast path."""
+        headers = cls.__new__(cls)
+        headers._fields = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in fields]
+        return headers
+
     def copy(self) -> Headers:
         """An independent copy."""
         return Headers(self)

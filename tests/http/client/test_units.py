@@ -272,3 +272,9 @@ def test_urlopen_file_and_data(run: Run, tmp_path: Any) -> None:
             await http.urlopen("data:text/plain")
 
     run(main())
+
+
+def test_headers_from_raw_decodes_wire_pairs_as_latin_1() -> None:
+    headers = http.Headers.from_raw([(b"Content-Type", b"text/plain"), (b"X-Name", b"caf\xe9"), (b"x-name", b"2")])
+    assert headers.fields() == [("Content-Type", "text/plain"), ("X-Name", "café"), ("x-name", "2")]
+    assert headers.get_all("X-NAME") == ["café", "2"] and headers.raw()[1] == (b"X-Name", b"caf\xe9")

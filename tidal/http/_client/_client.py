@@ -369,7 +369,7 @@ class Client:
         source = PooledBody(self._pool, connection, deadlines)
         response = ClientResponse(
             response_head.status_code,
-            Headers(response_head.headers.raw_items()),
+            Headers.from_raw(response_head.headers.raw_items()),
             reason=response_head.reason.decode("latin-1"),
             http_version="HTTP/" + response_head.http_version.decode("ascii"),
             request=request,

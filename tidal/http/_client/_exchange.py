@@ -46,7 +46,7 @@ class PooledBody:
             await self.aclose()
             raise
         if chunk is None:
-            self.trailers = Headers(connection.trailers)
+            self.trailers = Headers.from_raw(connection.trailers)
             if self._deadlines.trace is not None:
                 self._deadlines.emit("response.body_done")
             self._connection = None
