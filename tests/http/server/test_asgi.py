@@ -183,3 +183,54 @@ def test_lifespan_startup_failure_stops_serve(run: Callable[..., Any]) -> None:
             await tidal.http.serve(app, "127.0.0.1", 0)
 
     run(main())
+
+
+def test_disconnect_is_reported_while_streaming(run: Callable[..., Any]) -> None:
+    import asyncio
+
+    outcome: list[str] = []
+    done = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            raise RuntimeError("no lifespan")
+        assert (await receive())["type"] == "http.request"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        if scope["path"] == "/pipelined":
+            # Bytes of the next request do not count as a disconnect.
+            waiting = asyncio.ensure_future(receive())
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            await send({"type": "http.response.body", "body": b" last"})
+            assert (await waiting)["type"] == "http.disconnect"  # reported once the response is over
+            outcome.append("pipelined ok")
+            return
+        message = await receive()  # the client hangs up meanwhile
+        outcome.append(message["type"])
+        done.set()
+
+    async def main() -> None:
+        async with running(app) as server:
+            client = await RawClient.connect(server)
+            await client.send(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            await client.reader.readuntil(b"first")
+            client.writer.close()
+            await done.wait()
+            await client.close()
+
+            client = await RawClient.connect(server)
+            await client.send(b"GET /pipelined HTTP/1.1\r\nHost: x\r\n\r\n")
+            await client.reader.readuntil(b"first")
+            await client.send(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+            rest = await client.reader.readuntil(b"0\r\n\r\n")  # the end of the first response
+            assert rest.startswith(b"\r\n5\r\n last") and outcome == ["http.disconnect", "pipelined ok"]
+            done.clear()
+            head = await client.reader.readuntil(b"first")  # the pipelined request is served next
+            assert head.startswith(b"HTTP/1.1 200 ")
+            client.writer.close()
+            await done.wait()
+            await client.close()
+        assert outcome == ["http.disconnect", "pipelined ok", "http.disconnect"]
+
+    run(main())

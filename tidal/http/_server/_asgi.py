@@ -86,6 +86,7 @@ def asgi_dispatch(app: ASGIApp, state: dict[str, Any], root_path: str = "") -> D
             await app(scope, cycle.receive, cycle.send)
         finally:
             cycle.response_over.set()
+            await cycle.stop_watching()
 
     return dispatch
 
@@ -102,6 +103,7 @@ class _Cycle:
         "_head_sent",
         "_body_over",
         "_request_delivered",
+        "_watcher",
         "response_over",
     )
 
@@ -114,6 +116,7 @@ class _Cycle:
         self._head_sent = False
         self._body_over = False
         self._request_delivered = False
+        self._watcher: asyncio.Future[bool] | None = None
         self.response_over = asyncio.Event()
 
     async def receive(self) -> Message:
@@ -123,8 +126,37 @@ class _Cycle:
             more_body = not source.body_ended()
             self._request_delivered = not more_body
             return {"type": "http.request", "body": body, "more_body": more_body}
-        await self.response_over.wait()
+        await self._wait_for_disconnect()
         return {"type": "http.disconnect"}
+
+    async def _wait_for_disconnect(self) -> None:
+        """Return once the response is over or the client has closed the connection."""
+        if self.response_over.is_set():
+            return
+        if self._watcher is None:
+            # Owned by this cycle (dispatch cancels and awaits it), not by
+            # the app task that happened to call receive().
+            self._watcher = asyncio.ensure_future(self._request.body_source.wait_for_disconnect())
+        if not self._watcher.done():
+            over: asyncio.Future[Any] = asyncio.ensure_future(self.response_over.wait())
+            waiting: set[asyncio.Future[Any]] = {self._watcher, over}
+            try:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                over.cancel()
+        if self._watcher.done() and not self._watcher.cancelled() and self._watcher.result():
+            return  # the client went away
+        await self.response_over.wait()
+
+    async def stop_watching(self) -> None:
+        """Cancel the disconnect watcher, if any, and wait for it."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is None:
+            return
+        watcher.cancel()
+        await asyncio.wait({watcher})
+        if not watcher.cancelled():
+            watcher.exception()  # retrieved: a failed read only meant "gone"
 
     async def send(self, message: Message) -> None:
         kind = message["type"]

@@ -95,6 +95,7 @@ class HTTPServerConnection:
         self._receive_failed: BaseException | None = None
         self._send_failed = False
         self._continue_pending = False
+        self._peer_gone = False
         self.client = _address(stream.get_extra_info("peername"))
         self.server = _address(stream.get_extra_info("sockname"))
 
@@ -249,6 +250,26 @@ class HTTPServerConnection:
             self._stash = bytes(event.data)
         return self._body_done
 
+    async def wait_for_disconnect(self) -> bool:
+        """While a response is produced: read once; True if the client has gone.
+
+        Only called once the request body is complete.  Received bytes (a
+        pipelined request) are handed to the engine, which keeps them for
+        the next cycle; EOF is recorded there too, so the connection closes
+        after this response.  No deadline: the caller cancels the wait.
+        """
+        try:
+            count = await self._stream.receive_into(self._buffer)
+        except StreamError:
+            self._peer_gone = True
+            return True
+        if not count:
+            self._peer_gone = True
+            self._engine.receive_data(b"")
+            return True
+        self._engine.receive_data(self._view[:count])
+        return False
+
     async def next_body_chunk(self) -> bytes:
         """The next piece of the current request's body; ``b""`` at its end."""
         stash = self._stash
@@ -373,7 +394,7 @@ class HTTPServerConnection:
 
     async def _prepare_next_cycle(self) -> bool:
         engine = self._engine
-        if self._receive_failed is not None or engine.must_close or self._writer.closes_connection:
+        if self._receive_failed is not None or self._peer_gone or engine.must_close or self._writer.closes_connection:
             return False
         if not self.body_complete:
             # A client still waiting for 100 Continue may or may not send

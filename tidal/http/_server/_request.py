@@ -29,6 +29,9 @@ class BodySource(Protocol):
     def body_ended(self) -> bool:
         """Whether the body is over, looking only at bytes already received."""
 
+    async def wait_for_disconnect(self) -> bool:
+        """After the body: read once; True if the client closed the connection."""
+
 
 class Request:
     """One HTTP request, handed to ``async def handler(request) -> Response``.
