@@ -424,3 +424,32 @@ def test_unsendable_responses_close_only_their_connection(
     messages = [record.getMessage() for record in caplog.records]
     assert any("broke HTTP framing" in message for message in messages)
     assert any("handler failed for GET /header" in message for message in messages)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pipelined_batch_survives_random_splits(run: Callable[..., Any], seed: int) -> None:
+    import random
+
+    batch = (
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        b"GET /b?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nT: v\r\n\r\n"
+        b"\r\nHEAD /d HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+    )
+    rng = random.Random(seed)
+    cuts = sorted(rng.sample(range(1, len(batch)), 12))
+    pieces = [batch[start:end] for start, end in zip([0, *cuts], [*cuts, len(batch)])]
+
+    async def main() -> None:
+        async with running(echo) as server:
+            client = await RawClient.connect(server)
+            for piece in pieces:
+                await client.send(piece)
+            replies = [await client.response(head=index == 3) for index in range(5)]
+            assert [reply.body for reply in replies] == [b"hello", b"", b"abcde", b"", b""]
+            assert [reply.headers["x-path"] for reply in replies] == ["/a", "/b", "/c", "/d", "/e"]
+            assert replies[3].headers["content-length"] == "0"
+            await client.close()
+
+    run(main())
