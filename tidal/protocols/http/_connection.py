@@ -278,9 +278,15 @@ class HTTPConnection:
         return PAUSED
 
     def _release(self, count: int) -> None:
+        # h11 copies what it receives, so the whole buffer can be handed over
+        # and cleared (the common case) instead of sliced and shifted.
         buf = self._buffer
-        self._h11.receive_data(buf[:count])  # type: ignore[arg-type]  # h11 takes any bytes-like
-        del buf[:count]
+        if count == len(buf):
+            self._h11.receive_data(buf)  # type: ignore[arg-type]  # h11 takes any bytes-like
+            buf.clear()
+        else:
+            self._h11.receive_data(buf[:count])  # type: ignore[arg-type]
+            del buf[:count]
 
     def _forward_eof(self) -> type[NEED_DATA] | None:
         if not self._eof or self._eof_forwarded:
@@ -295,7 +301,7 @@ class HTTPConnection:
             # RFC 9112 §2.2: a server SHOULD ignore one empty line before a
             # request line (clients that end a POST body with an extra CRLF).
             self._skip_empty_line = False
-            if buf[:2] == b"\r\n":
+            if buf.startswith(b"\r\n"):
                 del buf[:2]
                 self._scanner.reset()  # it may have looked at the bytes just removed
         if not buf:
@@ -314,9 +320,14 @@ class HTTPConnection:
                     f"peer closed the connection after {len(buf)} bytes of an incomplete {self._head_kind} head"
                 )
             return NEED_DATA
-        self._facts = analyse_head(buf, size, self._limits)
-        self._h11.receive_data(buf[:size])  # type: ignore[arg-type]  # h11 takes any bytes-like
-        del buf[:size]
+        self._facts = NO_FACTS if self._scanner.plain else analyse_head(buf, size, self._limits)
+        # self._release(size), inlined: this runs once per message.
+        if size == len(buf):
+            self._h11.receive_data(buf)  # type: ignore[arg-type]  # h11 copies what it receives
+            buf.clear()
+        else:
+            self._h11.receive_data(buf[:size])  # type: ignore[arg-type]
+            del buf[:size]
         return None
 
     def _pump_length(self) -> type[NEED_DATA] | None:
@@ -424,16 +435,18 @@ class HTTPConnection:
         cls = event.__class__
         if cls is Response and self._their_error is not None:
             event = _with_connection_close(event)  # type: ignore[arg-type]
-        elif cls is EndOfMessage and event.headers:  # type: ignore[attr-defined]
-            self._check_sent_trailers(event)  # type: ignore[arg-type]
         try:
             data = self._h11.send(event)
         except h11.LocalProtocolError as exc:
             raise HTTPLocalProtocolError(str(exc)) from exc
         if data is None:
             return b""
+        # Checked after h11 has framed the event, like h11's own checks: a
+        # refusal returns no bytes and leaves our side in ERROR.
         if cls is Response or cls is Request or cls is InformationalResponse:
             self._check_sent_head(event, data)  # type: ignore[arg-type]
+        elif cls is EndOfMessage and len(data) > 5:  # more than b"0\r\n\r\n": trailers
+            self._check_sent_trailers(event)  # type: ignore[arg-type]
         return data
 
     def _check_sent_head(self, event: Request | Response | InformationalResponse, data: bytes) -> None:
@@ -491,7 +504,13 @@ class HTTPConnection:
             ) from exc
         self._request_method = None
         self._starved = True
-        self._reset_receive_side()
+        # _reset_receive_side(), inlined: this runs once per request.
+        self._phase = _HEAD
+        self._scanner.reset()
+        self._skip_empty_line = not self._is_client
+        self._facts = NO_FACTS
+        self._remaining = self._body_received = 0
+        self._chunked = None
 
 
 def _with_connection_close(response: Response) -> Response:

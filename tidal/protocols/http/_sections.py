@@ -22,7 +22,15 @@ raise the same error with the same message.
 from __future__ import annotations
 
 from ._errors import HTTPRemoteProtocolError
-from ._grammar import FIELD_LINE, HTTP_VERSION_SHAPE, REQUEST_LINE, STATUS_LINE, TOKEN, section_pattern
+from ._grammar import (
+    FIELD_LINE,
+    HTTP_VERSION_SHAPE,
+    REQUEST_LINE,
+    STATUS_LINE,
+    TOKEN,
+    plain_request_pattern,
+    section_pattern,
+)
 from ._limits import HTTPLimits
 
 __all__ = ["SectionScanner", "FORBIDDEN_TRAILERS", "request_line_problem", "status_line_problem", "field_line_problem"]
@@ -53,10 +61,14 @@ class SectionScanner:
     more bytes are needed, and raises :class:`HTTPRemoteProtocolError`.
     """
 
-    __slots__ = ("_start_line", "_fast", "_max_bytes", "_max_start", "_max_fields", "_tried", "_line_start", "_searched", "_lines", "_fields")
+    __slots__ = (
+        "_start_line", "_plain", "_fast", "_max_bytes", "_max_start", "_max_fields",
+        "_tried", "_line_start", "_searched", "_lines", "_fields", "plain",
+    )
 
     def __init__(self, start_line: str | None, limits: HTTPLimits) -> None:
         self._start_line = start_line
+        self._plain = plain_request_pattern(limits.max_header_count) if start_line == "request" else None
         self._fast = section_pattern(start_line, limits.max_header_count)
         self._max_bytes = limits.max_header_bytes
         self._max_start = limits.max_start_line_bytes if start_line else 0
@@ -66,6 +78,9 @@ class SectionScanner:
     def reset(self) -> None:
         """Forget the previous section; the next :meth:`scan` starts a new one."""
         self._tried = False
+        # True when the section just found holds no field that affects framing,
+        # reuse or decoding (see _grammar.plain_request_pattern).
+        self.plain = False
         self._line_start = 0  # offset of the first line not yet validated
         self._searched = 0  # bytes already searched for an LF, without finding one past _line_start
         self._lines = 0  # complete lines validated so far
@@ -79,6 +94,11 @@ class SectionScanner:
                 # Trailer sections are rare and their field names must be
                 # checked against FORBIDDEN_TRAILERS, which only the walk does.
                 return self._walk(buf)
+            if self._plain is not None:
+                match = self._plain.match(buf, 0, self._max_bytes)
+                if match is not None and buf.find(b"\n", 0, self._max_start) >= 0:
+                    self.plain = True
+                    return match.end()
             match = self._fast.match(buf, 0, self._max_bytes)
             if match is not None and (not self._max_start or buf.find(b"\n", 0, self._max_start) >= 0):
                 return match.end()
