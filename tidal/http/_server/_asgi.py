@@ -85,7 +85,7 @@ def asgi_dispatch(app: ASGIApp, state: dict[str, Any], root_path: str = "") -> D
         try:
             await app(scope, cycle.receive, cycle.send)
         finally:
-            cycle.response_over.set()
+            cycle.end_response()
             await cycle.stop_watching()
 
     return dispatch
@@ -117,7 +117,8 @@ class _Cycle:
         self._body_over = False
         self._request_delivered = False
         self._watcher: asyncio.Future[bool] | None = None
-        self.response_over = asyncio.Event()
+        # A plain future (no task) that resolves once the response is over.
+        self.response_over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def receive(self) -> Message:
         if not self._request_delivered:
@@ -131,22 +132,23 @@ class _Cycle:
 
     async def _wait_for_disconnect(self) -> None:
         """Return once the response is over or the client has closed the connection."""
-        if self.response_over.is_set():
+        if self.response_over.done():
             return
         if self._watcher is None:
             # Owned by this cycle (dispatch cancels and awaits it), not by
             # the app task that happened to call receive().
             self._watcher = asyncio.ensure_future(self._request.body_source.wait_for_disconnect())
         if not self._watcher.done():
-            over: asyncio.Future[Any] = asyncio.ensure_future(self.response_over.wait())
-            waiting: set[asyncio.Future[Any]] = {self._watcher, over}
-            try:
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                over.cancel()
+            waiting: set[asyncio.Future[Any]] = {self._watcher, self.response_over}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if self._watcher.done() and not self._watcher.cancelled() and self._watcher.result():
             return  # the client went away
-        await self.response_over.wait()
+        await asyncio.shield(self.response_over)  # shared: a cancelled receive() must not cancel it
+
+    def end_response(self) -> None:
+        """Mark the response over (idempotent)."""
+        if not self.response_over.done():
+            self.response_over.set_result(None)
 
     async def stop_watching(self) -> None:
         """Cancel the disconnect watcher, if any, and wait for it."""
@@ -181,7 +183,7 @@ class _Cycle:
         else:
             raise ValueError(f"unknown ASGI message type {kind!r} for an HTTP scope")
         if writer.finished:
-            self.response_over.set()  # a receive() waiting for the disconnect returns now
+            self.end_response()  # a receive() waiting for the disconnect returns now
 
     async def _send_body(self, body: bytes, more_body: bool) -> None:
         writer = self._writer
