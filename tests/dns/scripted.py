@@ -110,6 +110,8 @@ def _tcp_handler(peer: ScriptedPeer, respond: Respond) -> Callable[..., Any]:
             for wire, _ in respond(dns.message.from_wire(data), data):
                 writer.write(struct.pack("!H", len(wire)) + wire)
             await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the resolver may hang up first (after a malformed answer, or a timeout)
         finally:
             writer.close()
 
