@@ -282,3 +282,8 @@ def test_start_next_cycle_too_early_is_a_local_error() -> None:
     with pytest.raises(HTTPLocalProtocolError, match="our side is DONE and the peer's is SEND_RESPONSE"):
         connection.start_next_cycle()
     assert connection.our_state.__name__ == "ERROR"
+
+
+def test_version_is_read_from_its_place_in_the_status_line() -> None:
+    outcome = agree(fetch, b"HTTP/1.1 200 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    assert outcome.error is None and outcome.events[1] == Received(b"ok")

@@ -263,3 +263,11 @@ def test_peer_half_close_after_a_request() -> None:
     data = answer(connection)
     assert data.startswith(b"HTTP/1.1 200 ")
     assert connection.must_close
+
+
+def test_version_is_read_from_its_place_in_the_request_line() -> None:
+    # "HTTP/1.0" inside the target does not make an HTTP/1.1 request 1.0.
+    data = b"POST /HTTP/1.0 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    outcome = agree(serve, data)
+    assert outcome.error is None
+    assert outcome.events[1] == Received(b"ok")

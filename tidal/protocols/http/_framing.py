@@ -43,8 +43,8 @@ def analyse_head(buf: bytearray, size: int, limits: HTTPLimits) -> HeadFacts:
     """Read the framing fields of the validated section ``buf[:size]``.
 
     Raises :class:`HTTPRemoteProtocolError` for CL+TE, duplicate or invalid
-    Content-Length, any Transfer-Encoding other than a single ``chunked``, and
-    malformed or too many content-codings.
+    Content-Length, any Transfer-Encoding other than a single ``chunked`` (or
+    any at all in HTTP/1.0), and malformed or too many content-codings.
     """
     found = FRAMING_FIELDS.findall(buf, 0, size)
     if not found:
@@ -69,12 +69,28 @@ def analyse_head(buf: bytearray, size: int, limits: HTTPLimits) -> HeadFacts:
         raise HTTPRemoteProtocolError(
             "message has both Content-Length and Transfer-Encoding, an ambiguous framing refused (RFC 9112 §6.1)"
         )
+    if transfer_encodings and _is_http10(buf):
+        raise HTTPRemoteProtocolError(
+            "HTTP/1.0 message has Transfer-Encoding, which HTTP/1.0 does not define: faulty framing (RFC 9112 §6.1)"
+        )
     return HeadFacts(
         content_length=_content_length(lengths) if lengths else None,
         chunked=_is_chunked(transfer_encodings) if transfer_encodings else False,
         close=close,
         content_codings=_content_codings(content_encodings, limits.max_content_codings),
     )
+
+
+def _is_http10(buf: bytearray) -> bool:
+    """Whether the validated head at the front of ``buf`` is HTTP/1.0.
+
+    A status line starts with the version; a request line ends with it (a
+    method cannot start with "HTTP/": "/" is not a token character).
+    """
+    if buf.startswith(b"HTTP/"):
+        return buf.startswith(b"HTTP/1.0")
+    line_end = buf.find(b"\r\n")
+    return buf[line_end - 8 : line_end] == b"HTTP/1.0"
 
 
 def _list_items(value: bytes) -> list[bytes]:
