@@ -17,8 +17,21 @@ def test_loop_exports() -> None:
 
 
 def test_top_level_reexports_are_the_same_objects() -> None:
-    for name in ("EventLoop", "EventLoopPolicy", "new_event_loop", "run", "install"):
+    for name in ("EventLoop", "EventLoopPolicy"):
         assert getattr(tidal, name) is getattr(tidal.loop, name)
+
+
+def test_top_level_loops_resolve_through_tidal_dns() -> None:
+    # tidal.new_event_loop/run/install add the tidal.dns getaddrinfo hook
+    # that the loop layer cannot import itself; tidal.loop's are the bare loop.
+    bare, resolving = tidal.loop.new_event_loop(), tidal.new_event_loop()
+    try:
+        assert type(bare) is type(resolving) is tidal.loop.EventLoop
+        assert bare._getaddrinfo_hook is None
+        assert resolving._getaddrinfo_hook is not None
+    finally:
+        bare.close()
+        resolving.close()
 
 
 def test_run_uses_tidal_loop() -> None:
