@@ -9,8 +9,10 @@ proven them valid, and only then are they handed over.
 
 * Head phase: :class:`._sections.SectionScanner` finds and validates the
   request or status head, :func:`._framing.analyse_head` refuses ambiguous
-  framing (CL+TE, duplicate CL, unsupported transfer codings), then the exact
-  head bytes go to h11, which turns them into an event.
+  framing (CL+TE, duplicate CL, unsupported transfer codings, TE in
+  HTTP/1.0), then the exact head bytes go to h11, which turns them into an
+  event.  In the client role, bytes that arrive before any request was sent
+  are refused rather than kept for the next request's answer.
 * Body phase: a Content-Length body is passed through by count (without even
   buffering when our buffer is empty); a chunked body goes through
   :class:`._chunked.ChunkedScanner`; a response without framing is read until
@@ -21,8 +23,8 @@ proven them valid, and only then are they handed over.
 
 h11 is asked for an event only when it may have one (``_starved`` records
 that it returned ``NEED_DATA`` and nothing was released since), which keeps
-the common GET to two h11 calls.  Outgoing heads are checked against the same
-grammar, so what we send obeys what we demand.
+the common GET to two h11 calls.  Outgoing heads and trailers are checked
+against the same grammar, so what we send obeys what we demand.
 """
 
 from __future__ import annotations

@@ -5,13 +5,17 @@ data (h11 issue #182), so a 1000-field section arriving in one read passes any
 limit; and it tolerates bare LF, obs-fold and control characters.  A
 :class:`SectionScanner` sits in front of it and owns one section:
 
-* fast path, tried once per section: one ``match`` of the whole-section
+* fast path, tried once per head: one ``match`` of the whole-section
   pattern (its field count bounded inside the regex) within the first
   ``max_header_bytes`` bytes.  A typical request arrives whole, so this is the
-  only work done;
+  only work done.  Request heads first try the "plain" variant, whose match
+  also proves that no field affects framing (:attr:`SectionScanner.plain`),
+  so the usual GET skips :func:`._framing.analyse_head`;
 * slow path: a walk over complete lines from where the last call stopped
-  (linear in bytes received, never rescanning), validating each line and
-  checking the limits, then checking the incomplete tail against the limits.
+  (linear in bytes received: an incomplete line is never searched twice),
+  validating each line and checking the limits, then checking the incomplete
+  tail against the limits.  Trailer sections always take it, because only
+  the walk checks field names against :data:`FORBIDDEN_TRAILERS`.
 
 Every violation is reported at the first byte offset that proves it (a line is
 judged when its LF arrives, a size limit when the byte after the limit
