@@ -14,6 +14,7 @@ import functools
 import sys
 import unittest
 
+import tidal
 import tidal.loop
 
 # "module.Class.test" (or "module.Class" for a whole class) -> why it is not run.
@@ -58,7 +59,7 @@ def _check_loops_are_tidal() -> None:
 
 
 def main() -> None:
-    tidal.loop.install()
+    tidal.install()  # tidal.dns answers getaddrinfo: no thread pool for names
     _exclude()
     _check_loops_are_tidal()
     from tornado.test.runtests import main as tornado_main

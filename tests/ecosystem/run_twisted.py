@@ -16,6 +16,7 @@ import sys
 import tempfile
 from typing import Any
 
+import tidal
 import tidal.loop
 
 GROUPS = [
@@ -65,7 +66,7 @@ def _test_classes() -> list[str]:
 
 
 def main() -> None:
-    tidal.loop.install()
+    tidal.install()  # tidal.dns answers getaddrinfo: no thread pool for names
     _check_loops_are_tidal()
     from twisted.scripts.trial import run
 
