@@ -215,17 +215,24 @@ def test_content_codings(fields: bytes, codings: tuple[str, ...]) -> None:
     assert connection.content_codings == codings
 
 
-def test_next_response_waits_for_the_next_cycle() -> None:
+def test_bytes_past_the_response_wait_paused() -> None:
+    # They cannot answer a request we have not sent; see the unsolicited tests.
     connection = client()
-    data = b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
-    events = received(connection, data)
+    events = received(connection, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n")
     assert [type(event) for event in events] == [Response, Data, EndOfMessage, type(PAUSED)]
     assert connection.next_event() is PAUSED
+
+
+def test_two_cycles_on_one_connection() -> None:
+    connection = client()
+    events = received(connection, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+    assert [type(event) for event in events] == [Response, Data, EndOfMessage, type(NEED_DATA)]
     connection.start_next_cycle()
     connection.send(Request(method="GET", target="/2", headers=[("Host", "a")]))
     connection.send(EndOfMessage())
-    events = received(connection, b"")
-    assert [type(event) for event in events] == [Response, Data, EndOfMessage, ConnectionClosed]
+    events = received(connection, b"HTTP/1.1 404 Not Found\r\nContent-Length: 1\r\n\r\nb")
+    assert [type(event) for event in events] == [Response, Data, EndOfMessage, type(NEED_DATA)]
+    assert events[0].status_code == 404  # type: ignore[attr-defined]
 
 
 def test_response_before_the_request_is_refused() -> None:
@@ -238,16 +245,38 @@ def test_response_before_the_request_is_refused() -> None:
     assert info.value.status == 502
 
 
-def test_unsolicited_response_on_an_idle_kept_alive_connection_is_refused() -> None:
+STALE_408 = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize("when", ["between-cycles", "with-the-last-response"])
+def test_unsolicited_response_on_an_idle_kept_alive_connection_is_refused(when: str) -> None:
     # A server that times out an idle connection may send 408 and close; the
-    # 408 must not be mistaken for the answer to the next request.
+    # 408 must not be mistaken for the answer to the next request, even when
+    # that request is sent before the engine is asked for an event.
     connection = client()
-    received(connection, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-    connection.start_next_cycle()
-    connection.receive_data(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
-    with pytest.raises(HTTPRemoteProtocolError, match="server sent data before any request"):
+    first = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    if when == "with-the-last-response":
+        events = received(connection, first + STALE_408)
+        assert events[-1] is PAUSED
+        connection.start_next_cycle()
+    else:
+        received(connection, first)
+        connection.start_next_cycle()
+        connection.receive_data(STALE_408)
+    connection.send(GET)
+    connection.send(EndOfMessage())
+    with pytest.raises(HTTPRemoteProtocolError, match="server sent data before any request") as info:
         connection.next_event()
+    assert info.value.status == 502
     assert not connection.keep_alive and connection.must_close
+
+
+def test_response_bytes_after_the_request_head_are_not_unsolicited() -> None:
+    # An early response while we still send the body is legitimate.
+    request = Request(method="PUT", target="/", headers=[("Host", "a"), ("Content-Length", "100")])
+    connection = client(request, end=False)
+    events = received(connection, b"HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 0\r\n\r\n")
+    assert events[0].status_code == 507  # type: ignore[attr-defined]
 
 
 def test_switching_protocols() -> None:

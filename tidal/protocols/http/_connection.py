@@ -95,6 +95,8 @@ class HTTPConnection:
         self._eof_forwarded = False
         self._starved = True
         self._their_error: HTTPRemoteProtocolError | None = None
+        # Client role: bytes arrived while no request was outstanding.
+        self._unsolicited = False
         self._keep_alive = True
         self._request_method: bytes | None = None
         self._scanner = SectionScanner(self._head_kind, self._limits)
@@ -213,6 +215,8 @@ class HTTPConnection:
             return
         if self._eof:
             raise HTTPLocalProtocolError("receive_data() called with data after the end of the stream (b'')")
+        if self._is_client and self._h11.our_state is IDLE:
+            self._unsolicited = True
         if self._phase == _LENGTH and not self._buffer and self._their_error is None:
             # Fast path for bodies: bytes that fit the announced length go
             # straight to h11, saving two copies per body byte.
@@ -310,7 +314,7 @@ class HTTPConnection:
             if self._eof and self._is_client and self._h11.their_state is SEND_RESPONSE:
                 raise HTTPRemoteProtocolError("server closed the connection without sending a response")
             return self._forward_eof()
-        if self._is_client and self._h11.our_state is IDLE:
+        if self._unsolicited:
             # HTTP/1.1 has no unsolicited responses: held back, these bytes
             # would be taken for the answer to the next request (a stale 408
             # on a reused connection is the usual case).
@@ -506,6 +510,8 @@ class HTTPConnection:
             ) from exc
         self._request_method = None
         self._starved = True
+        if self._is_client and self._buffer:
+            self._unsolicited = True  # bytes past the response, before our next request
         # _reset_receive_side(), inlined: this runs once per request.
         self._phase = _HEAD
         self._scanner.reset()
