@@ -234,3 +234,30 @@ def test_disconnect_is_reported_while_streaming(run: Callable[..., Any]) -> None
         assert outcome == ["http.disconnect", "pipelined ok", "http.disconnect"]
 
     run(main())
+
+
+def test_lifespan_shutdown_that_hangs_is_cancelled(run: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    cancelled = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        try:
+            await asyncio.Event().wait()  # never completes its shutdown
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def main() -> None:
+        timeouts = tidal.http.ServerTimeouts(shutdown_grace=0.2)
+        server = await tidal.http.serve(app, "127.0.0.1", 0, timeouts=timeouts, access_log=False)
+        await server.aclose()
+
+    with caplog.at_level(logging.ERROR, logger="tidal.http.server"):
+        run(main())
+    assert cancelled == [True]
+    assert any("did not finish" in record.getMessage() for record in caplog.records)

@@ -453,3 +453,13 @@ def test_pipelined_batch_survives_random_splits(run: Callable[..., Any], seed: i
             await client.close()
 
     run(main())
+
+
+def test_server_closed_right_after_start_closes_its_listeners(run: Callable[..., Any]) -> None:
+    async def main() -> None:
+        server = await tidal.http.serve(echo, "127.0.0.1", 0, access_log=False)
+        sockets = server.sockets
+        await server.aclose()  # before the accept tasks ever ran
+        assert [sock.fileno() for sock in sockets] == [-1]
+
+    run(main())

@@ -209,11 +209,13 @@ class Lifespan:
     """Runs an ASGI app's ``lifespan`` scope: startup before serving, shutdown after.
 
     An app that raises before sending anything does not support lifespan; it
-    is then served without it, as ASGI servers commonly do.
+    is then served without it, as ASGI servers commonly do.  A shutdown that
+    takes longer than ``shutdown_timeout`` seconds is cancelled.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, shutdown_timeout: float = 10.0) -> None:
         self._app = app
+        self._shutdown_timeout = shutdown_timeout
         self.state: dict[str, Any] = {}
         self._incoming: asyncio.Queue[Message] = asyncio.Queue()
         self._outgoing: asyncio.Queue[Message] = asyncio.Queue()
@@ -238,7 +240,12 @@ class Lifespan:
             return
         if self._supported and not self._task.done():
             await self._incoming.put({"type": "lifespan.shutdown"})
-            answer = await self._answer()
+            try:
+                async with asyncio.timeout(self._shutdown_timeout):
+                    answer = await self._answer()
+            except TimeoutError:
+                logger.error("ASGI lifespan shutdown did not finish within %g s; cancelling it", self._shutdown_timeout)
+                answer = None
             if answer is not None and answer["type"] != "lifespan.shutdown.complete":
                 logger.error("ASGI lifespan shutdown failed: %s", answer.get("message", ""))
         await self._finish()

@@ -6,7 +6,7 @@ import ssl as _ssl
 from typing import Any
 
 from ._asgi import Lifespan, asgi_dispatch, is_asgi_app
-from ._limits import ServerLimits, ServerTimeouts
+from ._limits import DEFAULT_SERVER_TIMEOUTS, ServerLimits, ServerTimeouts
 from ._native import native_dispatch
 from ._server import Server, start_server
 
@@ -52,7 +52,8 @@ async def serve(
     )
     if not is_asgi_app(app):
         return await start_server(native_dispatch(app), host, port, **options)
-    lifespan = Lifespan(app)
+    grace = (timeouts or DEFAULT_SERVER_TIMEOUTS).shutdown_grace
+    lifespan = Lifespan(app, shutdown_timeout=grace)
     await lifespan.startup()
     try:
         return await start_server(

@@ -223,6 +223,10 @@ class Server:
         try:
             if self._accept_tasks:
                 await asyncio.wait(set(self._accept_tasks))
+            for listener in self._listeners:
+                # An accept task cancelled before it first ran never reached
+                # its own cleanup; closing twice is harmless.
+                await listener.aclose()
             grace = self._state.timeouts.shutdown_grace
             if self._connection_tasks and grace > 0:
                 await asyncio.wait(set(self._connection_tasks), timeout=grace)
