@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 
-def test_demo_runs_an_echo_round_trip_on_tidals_loop() -> None:
+def test_demo_runs_every_layer_on_loopback() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "tidal", "demo", "--messages", "50"],
+        [sys.executable, "-m", "tidal", "demo", "--messages", "50", "--lines", "3000"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -18,6 +18,10 @@ def test_demo_runs_an_echo_round_trip_on_tidals_loop() -> None:
     assert "event loop: tidal.loop" in output
     assert "received back b'hello, tidal\\n'" in output
     assert "50 round trips" in output
+    assert "localhost -> " in output and "answered by tidal.dns" in output
+    assert "app.txt.gz: 3000 lines read back" in output and "0 malformed" in output
+    assert "GET /app.txt: 200 OK, Content-Encoding: gzip, 3000 of 3000 lines decoded" in output
+    assert "on the same kept-alive connection: 206 Partial Content, b'2026-11-29T12:00:00'" in output
     assert "every connection finished cleanly" in output
     assert "Traceback" not in completed.stderr, completed.stderr
 

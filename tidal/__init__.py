@@ -33,8 +33,10 @@ __all__ = ["__version__", *_LAZY_EXPORTS, "new_event_loop", "run", "install"]
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
-    from tidal.loop import EventLoop, EventLoopPolicy
-    from tidal.streams import open
+    # ``X as X``: explicit re-exports for type checkers (``__all__`` is built dynamically).
+    from tidal.loop import EventLoop as EventLoop
+    from tidal.loop import EventLoopPolicy as EventLoopPolicy
+    from tidal.streams import open as open
     from tidal.loop._poller import Poller
 
 _T = TypeVar("_T")
