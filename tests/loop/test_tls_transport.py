@@ -572,6 +572,67 @@ def serve_one_truncated_record(listener: socket.socket, context: ssl.SSLContext)
         connection.sendall(record[: len(record) // 2])
 
 
+def observe_how_the_client_ends(listener: socket.socket, context: ssl.SSLContext) -> str:
+    """A blocking TLS server peer: read until the client ends; say how it ended.
+
+    "close_notify" (answered with ours, as a well-behaved peer does), or
+    "no close_notify" (a TCP EOF, or a reset when unread tickets were dropped)."""
+    connection, _ = listener.accept()
+    with connection:
+        connection.settimeout(10.0)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        try:
+            return _read_until_the_end(connection, tls, incoming, outgoing)
+        except (ConnectionResetError, BrokenPipeError):
+            return "no close_notify"
+
+
+def _read_until_the_end(
+    connection: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO
+) -> str:
+    for _ in range(1000):  # bounded: a few handshake and data rounds are expected
+        try:
+            if tls.version() is None:
+                tls.do_handshake()
+            elif tls.read(65536) == b"":  # SSLObject.read's answer to close_notify
+                tls.unwrap()  # our close_notify in answer
+                connection.sendall(outgoing.read())
+                return "close_notify"
+            wants_more = False
+        except ssl.SSLWantReadError:
+            wants_more = True
+        except ssl.SSLEOFError:
+            return "no close_notify"
+        connection.sendall(outgoing.read())
+        if wants_more:
+            data = connection.recv(65536)
+            if data:
+                incoming.write(data)
+            else:
+                incoming.write_eof()
+    raise AssertionError("the client neither closed nor hung up")
+
+
+@pytest.mark.parametrize("ending", ["close", "abort"])
+def test_close_sends_close_notify_and_abort_does_not(
+    loop: asyncio.AbstractEventLoop, run: Any, server_context: ssl.SSLContext, client_context: ssl.SSLContext, ending: str
+) -> None:
+    async def scenario() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            peer = loop.run_in_executor(None, observe_how_the_client_ends, listener, server_context)
+            transport, client = await connect(loop, listener.getsockname()[1], client_context)
+            transport.write(b"bye")
+            getattr(transport, ending)()
+            seen = await peer
+        assert seen == {"close": "close_notify", "abort": "no close_notify"}[ending]
+        assert await client.lost is None
+        expected = {"close": ["made", "eof", "lost"], "abort": ["made", "lost"]}[ending]
+        assert client.events == expected
+
+    run(scenario())
+
+
 def test_record_cut_in_half_is_dropped_at_eof(
     loop: asyncio.AbstractEventLoop, run: Any, server_context: ssl.SSLContext, client_context: ssl.SSLContext
 ) -> None:
