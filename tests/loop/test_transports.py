@@ -512,3 +512,36 @@ def test_exported_names() -> None:
     assert _transports.__all__ == ["SocketTransportBase", "StreamTransport", "sendfile"]
     for name in _transports.__all__:
         assert getattr(_transports, name).__doc__
+
+
+def test_lost_connection_frees_transport_without_the_garbage_collector() -> None:
+    # A transport whose connection is lost must not sit in a reference cycle
+    # (its bound reader callback): it and its protocol go away as soon as the
+    # last user reference does, not at the next garbage collection.
+    import gc
+    import weakref
+
+    import tidal.loop
+
+    async def main() -> asyncio.BaseTransport:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        transport.close()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        server.close()
+        await server.wait_closed()
+        return transport
+
+    loop = tidal.loop.new_event_loop()
+    gc.disable()
+    try:
+        transport = loop.run_until_complete(main())
+        reference = weakref.ref(transport)
+        del transport
+        assert reference() is None
+    finally:
+        gc.enable()
+        loop.close()

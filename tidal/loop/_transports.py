@@ -287,6 +287,10 @@ class SocketTransportBase(asyncio.Transport):
         finally:
             self._unregister_reader()
             self._unregister_writer()
+            # _read_step is a bound method of self: a reference cycle that
+            # would keep the transport and its protocol alive until the
+            # garbage collector runs.  A closed transport reads nothing.
+            self._read_step = _closed_reader
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
@@ -802,3 +806,7 @@ class _SendfileFallbackProtocol(asyncio.Protocol):
             self._write_ready.cancel()
         if self._should_resume_writing:
             self._proto.resume_writing()
+
+
+def _closed_reader() -> None:
+    """The reader callback of a transport whose connection is lost: nothing to read."""
