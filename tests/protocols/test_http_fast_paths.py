@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tidal.protocols.http._framing import NO_FACTS, analyse_head
+from tidal.protocols.http._grammar import HOST_VALUE
 from tidal.protocols.http._limits import DEFAULT_LIMITS
 from tidal.protocols.http._sections import SectionScanner
 
@@ -15,7 +16,8 @@ NAMES = st.sampled_from([
     b"Connection-X", b"Keep-Alive", b"Cookie",
 ])
 VALUES = st.sampled_from([b"", b"close", b"Close", b"keep-alive", b"keep-alive, close", b"closed", b"0", b"12",
-                          b"gzip", b"chunked", b"text/plain", b" x-close ", b"upgrade,CLOSE"])
+                          b"gzip", b"chunked", b"text/plain", b" x-close ", b"upgrade,CLOSE", b"a b", b"[::1]:80",
+                          b"h:1:2", b"u@h", b"caf%C3%A9.example:8080", b"%zz"])
 
 
 @settings(deadline=None, max_examples=300)
@@ -35,7 +37,8 @@ def test_plain_heads_have_no_framing_facts(fields: list[tuple[bytes, bytes]]) ->
     names = {name.lower() for name, _ in fields}
     framing = {b"content-length", b"content-encoding", b"transfer-encoding"}
     says_close = any(name.lower() == b"connection" and b"close" in value.lower() for name, value in fields)
-    assert scanner.plain is (not (names & framing) and not says_close)
+    hosts_valid = all(HOST_VALUE.fullmatch(value.strip(b" \t")) for name, value in fields if name.lower() == b"host")
+    assert scanner.plain is (not (names & framing) and not says_close and hosts_valid)
 
 
 def test_plain_flag_resets_between_sections() -> None:

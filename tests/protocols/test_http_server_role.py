@@ -271,3 +271,12 @@ def test_version_is_read_from_its_place_in_the_request_line() -> None:
     outcome = agree(serve, data)
     assert outcome.error is None
     assert outcome.events[1] == Received(b"ok")
+
+
+@pytest.mark.parametrize("host", [b"", b"tidal.example", b"TIDAL.example.:8080", b"127.0.0.1:0", b"[::1]:443",
+                                  b"[v1.fe80::a+en1]", b"xn--caf-dma.example", b"caf%C3%A9.example", b"a_b-c~d"])
+def test_valid_host_values(host: bytes) -> None:
+    for extra in (b"", b"Content-Length: 0\r\n"):  # the plain path and the analysed one
+        outcome = serve([b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n" + extra + b"\r\n"])
+        assert outcome.error is None, outcome.error
+        assert outcome.events[0].headers == [(b"host", host)] + ([(b"content-length", b"0")] if extra else [])  # type: ignore[attr-defined]

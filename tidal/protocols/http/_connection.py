@@ -256,6 +256,9 @@ class HTTPConnection:
                 cls = event.__class__
                 if cls is Data or cls is EndOfMessage or event is PAUSED:
                     return event
+                if cls is Request and self._facts is NO_FACTS and event.http_version == b"1.1":  # type: ignore[union-attr]
+                    self._phase = _AWAIT_CYCLE  # the usual GET: _after_event() with nothing to do
+                    return event
                 return self._after_event(event)  # type: ignore[arg-type]
         except HTTPRemoteProtocolError as exc:
             raise self._fail(exc) from None
@@ -467,8 +470,8 @@ class HTTPConnection:
             self._request_method = event.method  # type: ignore[union-attr]
         elif event.__class__ is InformationalResponse:
             return
-        if event.http_version != b"1.1":
-            self._keep_alive = False
+        # h11 only ever sends HTTP/1.1, so "Connection: close" is the one way
+        # our own message ends keep-alive.
         lowered = data.lower()
         if b"\nconnection:" in lowered:
             for name, value in FRAMING_FIELDS.findall(lowered):

@@ -1,13 +1,15 @@
 """What a validated header section says about framing, reuse and codings.
 
-The raw section is searched once (one regex over the bytes) for the four
+The raw section is searched once (one regex over the bytes) for the five
 fields that matter before h11 sees the message: ``Content-Length`` and
 ``Transfer-Encoding`` decide where the body ends, so any ambiguity is refused
 here, before a single body byte is interpreted (RFC 9112 §6.1-§6.3; h11 merges
 duplicate Content-Length fields and keeps CL+TE messages open, which is how
 request smuggling starts).  ``Connection`` decides reuse, and
-``Content-Encoding`` lists the codings to undo.  A typical GET holds none of
-them, so the common case costs a single failed search.
+``Content-Encoding`` lists the codings to undo, and a request's ``Host``
+must be a valid ``uri-host [":" port]`` (RFC 9112 §3.2: h11 checks only
+that there is exactly one).  The usual GET never gets here: the section
+scanner's "plain" match has already proved it free of all of this.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ._errors import HTTPRemoteProtocolError
-from ._grammar import FRAMING_FIELDS, TOKEN
+from ._grammar import FRAMING_FIELDS, HOST_VALUE, TOKEN
 from ._limits import HTTPLimits
 
 __all__ = ["HeadFacts", "NO_FACTS", "analyse_head"]
@@ -35,8 +37,8 @@ class HeadFacts(NamedTuple):
 
 NO_FACTS = HeadFacts()
 _CLOSE_FACTS = HeadFacts(close=True)
-# The four field names differ in length, which dispatches without lower().
-_CONNECTION, _CONTENT_LENGTH, _CONTENT_ENCODING, _TRANSFER_ENCODING = 10, 14, 16, 17
+# The five field names differ in length, which dispatches without lower().
+_HOST, _CONNECTION, _CONTENT_LENGTH, _CONTENT_ENCODING, _TRANSFER_ENCODING = 4, 10, 14, 16, 17
 
 
 def analyse_head(buf: bytearray, size: int, limits: HTTPLimits) -> HeadFacts:
@@ -55,7 +57,9 @@ def analyse_head(buf: bytearray, size: int, limits: HTTPLimits) -> HeadFacts:
     close = False
     for raw_name, raw_value in found:
         name_length = len(raw_name)
-        if name_length == _CONNECTION:
+        if name_length == _HOST:
+            _check_host(raw_value.strip(b" \t"), buf)
+        elif name_length == _CONNECTION:
             close = close or (b"close" in raw_value.lower() and b"close" in _list_items(raw_value))
         elif name_length == _CONTENT_LENGTH:
             lengths.append(raw_value.strip(b" \t"))
@@ -79,6 +83,14 @@ def analyse_head(buf: bytearray, size: int, limits: HTTPLimits) -> HeadFacts:
         close=close,
         content_codings=_content_codings(content_encodings, limits.max_content_codings),
     )
+
+
+def _check_host(value: bytes, buf: bytearray) -> None:
+    """Refuse a request's Host value that is not ``uri-host [":" port]`` (RFC 9112 §3.2)."""
+    if buf.startswith(b"HTTP/"):
+        return  # a response: Host means nothing there
+    if HOST_VALUE.fullmatch(value) is None:
+        raise HTTPRemoteProtocolError(f"invalid Host {value[:80]!r} (RFC 9112 §3.2: uri-host [':' port])")
 
 
 def _is_http10(buf: bytearray) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "CHUNK_LINE_STRICT",
     "CHUNK_LINE_LENIENT",
     "FRAMING_FIELDS",
+    "HOST_VALUE",
     "section_pattern",
     "plain_request_pattern",
 ]
@@ -77,27 +78,42 @@ CHUNK_LINE_LENIENT = re.compile(rb"([0-9A-Fa-f]+)" + _CHUNK_EXT + rb"[ \t]*\r\n"
 # The fields whose raw occurrences decide framing and connection reuse.  The
 # section has already been validated, so a name is directly followed by ":".
 FRAMING_FIELDS = re.compile(
-    rb"\n(content-length|transfer-encoding|content-encoding|connection):([^\r]*)", re.IGNORECASE
+    rb"\n(host|content-length|transfer-encoding|content-encoding|connection):([^\r]*)", re.IGNORECASE
 )
 
 
-# A field line that cannot affect framing, reuse or decoding: not
-# Content-Length, Content-Encoding or Transfer-Encoding, and not a Connection
-# field mentioning "close".  A request head made only of these (the usual GET)
-# needs no further analysis.
+# Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an IP
+# literal in brackets, or a reg-name / IPv4 address of unreserved, sub-delims
+# and percent-encoded bytes (possibly empty).  No userinfo, path or space.
+_HOST_VALUE = (
+    rb"(?:\[(?:[0-9A-Fa-f:.]++|[vV][0-9A-Fa-f]++\.[-._~!$&'()*+,;=:0-9A-Za-z]++)\]"
+    rb"|(?:[-._~!$&'()*+,;=0-9A-Za-z]++|%[0-9A-Fa-f]{2})*+)"
+    rb"(?::[0-9]*+)?"
+)
+HOST_VALUE = re.compile(_HOST_VALUE)
+# A field line that cannot affect framing, reuse, decoding or routing: not
+# Content-Length, Content-Encoding or Transfer-Encoding, not a Connection
+# field mentioning "close", and Host only with a valid value.  A request head
+# made only of these (the usual GET) needs no further analysis.
 _PLAIN_FIELD_LINE = (
-    rb"(?!(?i:content-length:|content-encoding:|transfer-encoding:|connection:[^\r\n]*close))" + _FIELD_LINE
+    rb"(?:(?!(?i:host:|con(?:tent-(?:length|encoding):|nection:[^\r\n]*close)|transfer-encoding:))"
+    + _FIELD_LINE
+    + rb"|(?i:host):[ \t]*+" + _HOST_VALUE + rb"[ \t]*+\r\n)"
 )
 
 
 @functools.lru_cache(maxsize=32)
-def plain_request_pattern(max_fields: int) -> re.Pattern[bytes]:
+def plain_request_pattern(max_fields: int, max_start_line: int) -> re.Pattern[bytes]:
     """Like ``section_pattern("request", max_fields)``, but only for heads of plain fields.
 
-    A match proves the head valid and free of every field
+    A match proves the head valid, its request line at most
+    ``max_start_line`` bytes, and the head free of every field
     :func:`._framing.analyse_head` looks at, so its analysis can be skipped.
     """
-    return re.compile(_REQUEST_LINE + rb"(?:" + _PLAIN_FIELD_LINE + rb"){0,%d}+\r\n" % max_fields)
+    first_line_bound = rb"(?=[^\n]{0,%d}\n)" % (max_start_line - 1)
+    return re.compile(
+        first_line_bound + _REQUEST_LINE + rb"(?:" + _PLAIN_FIELD_LINE + rb"){0,%d}+\r\n" % max_fields
+    )
 
 
 @functools.lru_cache(maxsize=32)

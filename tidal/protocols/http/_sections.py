@@ -72,7 +72,11 @@ class SectionScanner:
 
     def __init__(self, start_line: str | None, limits: HTTPLimits) -> None:
         self._start_line = start_line
-        self._plain = plain_request_pattern(limits.max_header_count) if start_line == "request" else None
+        self._plain = (
+            plain_request_pattern(limits.max_header_count, limits.max_start_line_bytes)
+            if start_line == "request"
+            else None
+        )
         self._fast = section_pattern(start_line, limits.max_header_count)
         self._max_bytes = limits.max_header_bytes
         self._max_start = limits.max_start_line_bytes if start_line else 0
@@ -100,7 +104,7 @@ class SectionScanner:
                 return self._walk(buf)
             if self._plain is not None:
                 match = self._plain.match(buf, 0, self._max_bytes)
-                if match is not None and buf.find(b"\n", 0, self._max_start) >= 0:
+                if match is not None:  # the pattern bounds the request line itself
                     self.plain = True
                     return match.end()
             match = self._fast.match(buf, 0, self._max_bytes)
