@@ -14,6 +14,7 @@ import asyncio
 import datetime
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -572,14 +573,17 @@ def serve_one_truncated_record(listener: socket.socket, context: ssl.SSLContext)
         connection.sendall(record[: len(record) // 2])
 
 
+PEER_DEADLINE = 10.0  # seconds a blocking test peer waits for the whole exchange
+
+
 def observe_how_the_client_ends(listener: socket.socket, context: ssl.SSLContext) -> str:
     """A blocking TLS server peer: read until the client ends; say how it ended.
 
     "close_notify" (answered with ours, as a well-behaved peer does), or
     "no close_notify" (a TCP EOF, or a reset when unread tickets were dropped)."""
+    listener.settimeout(PEER_DEADLINE)
     connection, _ = listener.accept()
     with connection:
-        connection.settimeout(10.0)
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         tls = context.wrap_bio(incoming, outgoing, server_side=True)
         try:
@@ -591,7 +595,14 @@ def observe_how_the_client_ends(listener: socket.socket, context: ssl.SSLContext
 def _read_until_the_end(
     connection: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO
 ) -> str:
+    # One deadline for the whole exchange, so a client that neither closes
+    # nor hangs up fails the test in seconds instead of stalling the run.
+    deadline = time.monotonic() + PEER_DEADLINE
     for _ in range(1000):  # bounded: a few handshake and data rounds are expected
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        connection.settimeout(remaining)
         try:
             if tls.version() is None:
                 tls.do_handshake()
