@@ -21,6 +21,8 @@ row: the generator's CPU share shows whether it is the limit.
 
     python benchmarks/echo.py                 # full table (~3-4 minutes)
     python benchmarks/echo.py --styles tls-protocol --loops asyncio,uvloop,tidal
+    python benchmarks/echo.py --styles asyncio-streams,tidal-streams --loops asyncio,uvloop,tidal
+    python benchmarks/echo.py --styles tls-asyncio-streams,tls-tidal-streams --loops asyncio,uvloop,tidal
     python benchmarks/echo.py --quick         # 1 KiB, 1 run of 1 s (< 1 minute)
     python benchmarks/echo.py --loops asyncio,tidal --styles coroutine --sizes 1024
     python benchmarks/echo.py --profile cprofile --loops tidal --styles coroutine --sizes 1024

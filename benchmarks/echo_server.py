@@ -157,15 +157,63 @@ async def serve_asyncio_streams(listener: socket.socket) -> None:
         server.close()
 
 
+async def _echo_with_tidal_streams(stream: Any) -> None:
+    buffer = bytearray(RECEIVE_BUFFER_SIZE)
+    view = memoryview(buffer)
+    from tidal.streams import StreamBroken
+
+    try:
+        while count := await stream.receive_into(buffer):
+            await stream.send_all(view[:count])
+    except StreamBroken:
+        pass  # the load generator closes with messages in flight when time is up
+
+
+async def _serve_tidal_streams(listener: socket.socket, tls: ssl.SSLContext | None) -> None:
+    from tidal.streams import SocketListener, serve_listeners
+
+    server = await serve_listeners(_echo_with_tidal_streams, [SocketListener(listener)], ssl=tls)
+    try:
+        await asyncio.Future()
+    finally:
+        server.close()
+
+
+async def serve_tidal_streams(listener: socket.socket) -> None:
+    """Serve with ``tidal.streams``: ``receive_into`` + ``send_all`` on each accepted stream."""
+    await _serve_tidal_streams(listener, None)
+
+
+async def serve_tls_tidal_streams(listener: socket.socket) -> None:
+    """``tidal.streams`` over TLS: a ``TLSStream`` on each accepted socket stream."""
+    if _tls_context is None:
+        raise RuntimeError("the tls-tidal-streams style needs --certfile")
+    await _serve_tidal_streams(listener, _tls_context)
+
+
+async def serve_tls_asyncio_streams(listener: socket.socket) -> None:
+    """``asyncio.start_server(ssl=...)`` streams: the TLS baseline for tidal's streams."""
+    if _tls_context is None:
+        raise RuntimeError("the tls-asyncio-streams style needs --certfile")
+    server = await asyncio.start_server(_echo_with_asyncio_streams, sock=listener, ssl=_tls_context)
+    try:
+        await asyncio.Future()
+    finally:
+        server.close()
+
+
 # name -> server.  The first two are the styles the issue's targets are about.
 STYLES: dict[str, Callable[[socket.socket], Coroutine[Any, Any, None]]] = {
     "protocol": serve_protocol,
     "coroutine": serve_coroutine,
     "asyncio-streams": serve_asyncio_streams,
+    "tidal-streams": serve_tidal_streams,
     "tls-protocol": serve_tls_protocol,
+    "tls-asyncio-streams": serve_tls_asyncio_streams,
+    "tls-tidal-streams": serve_tls_tidal_streams,
 }
 # Styles that speak TLS: the driver passes --certfile and uses the TLS load generator.
-TLS_STYLES = frozenset({"tls-protocol"})
+TLS_STYLES = frozenset({"tls-protocol", "tls-asyncio-streams", "tls-tidal-streams"})
 
 
 def _listen_on_loopback() -> socket.socket:
