@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import re
 import pathlib
 
+import pytest
 import zstandard
 
 import tidal.protocols.compression as compression
@@ -58,3 +60,22 @@ def test_needs_input_turns_true_once_all_output_is_returned() -> None:
         assert decoder.feed(data) == b"abc"
         assert decoder.needs_input
         decoder.finish()
+
+
+@pytest.mark.parametrize(
+    ("coding", "level", "message"),
+    [
+        ("nope", None, "a Compressor cannot encode 'nope': unsupported content-coding 'nope'"),
+        ("gzip, br", None, "a Compressor cannot encode 'gzip, br': 2 content-codings exceed the limit of 1"),
+        ("gzip", 10, "gzip level 10 is outside 0..9"),
+        ("br", 12, "br level 12 is outside 0..11"),
+        ("zstd", 0, "zstd level 0 is outside 1..22"),
+    ],
+)
+def test_compressor_misuse_is_a_local_error(coding: str, level: int | None, message: str) -> None:
+    from tidal.protocols import LocalProtocolError
+    from tidal.protocols.compression import CompressionUsageError, Compressor
+
+    with pytest.raises(CompressionUsageError, match=re.escape(message)) as caught:
+        Compressor(coding, level=level)
+    assert isinstance(caught.value, LocalProtocolError)

@@ -6,11 +6,13 @@ import zlib
 from typing import Any
 
 from ._codings import make_stage, parse_content_encoding, require_module
-from ._errors import CompressionUsageError, UnsupportedCodingError
+from ._errors import CompressionUsageError, TooManyCodingsError, UnsupportedCodingError
 
 __all__ = ["Compressor"]
 
 _WBITS = {"gzip": 31, "deflate": 15, "zlib": 15, "deflate-raw": -15}
+# Each codec's own level scale (inclusive).
+_LEVELS = {"gzip": (0, 9), "deflate": (0, 9), "zlib": (0, 9), "deflate-raw": (0, 9), "br": (0, 11), "zstd": (1, 22)}
 
 
 class Compressor:
@@ -25,10 +27,18 @@ class Compressor:
     """
 
     def __init__(self, coding: str = "gzip", *, level: int | None = None) -> None:
-        names = parse_content_encoding(coding, max_codings=1)
+        # A bad coding name or level is our caller's mistake, not a peer's:
+        # local errors (CompressionUsageError), unlike the decoding side.
+        try:
+            names = parse_content_encoding(coding, max_codings=1)
+        except (UnsupportedCodingError, TooManyCodingsError) as exc:
+            raise CompressionUsageError(f"a Compressor cannot encode {coding!r}: {exc}") from None
         if len(names) != 1:
-            raise UnsupportedCodingError(f"a Compressor encodes exactly one coding, not {coding!r}")
+            raise CompressionUsageError(f"a Compressor encodes exactly one coding, not {coding!r}")
         self.coding = names[0]
+        low, high = _LEVELS[self.coding]
+        if level is not None and not low <= level <= high:
+            raise CompressionUsageError(f"{self.coding} level {level} is outside {low}..{high}")
         make_stage(self.coding)  # raises MissingCodecError early if the package is absent
         self._encoder = _new_encoder(self.coding, level)
         self._finished = False
