@@ -307,3 +307,41 @@ def test_remove_reader_of_closed_socket_object(loop: asyncio.AbstractEventLoop) 
         assert loop.remove_reader(left) is True
         with pytest.raises(ValueError):  # forgotten now, and fileno() is -1
             loop.remove_reader(left)
+
+
+def test_sock_wait_readable_reads_nothing_and_keeps_its_registration() -> None:
+    # tidal's loop extension used by tidal.streams: readiness without a read,
+    # riding the fd's persistent registration (no epoll_ctl per wait).
+    import tidal.loop
+
+    loop = tidal.loop.new_event_loop()
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    right.setblocking(False)
+    poller = loop._io._poller  # type: ignore[attr-defined]
+    calls: list[str] = []
+    for name in ("register", "modify", "unregister"):
+        original = getattr(poller, name)
+        setattr(poller, name, lambda *args, _name=name, _original=original: (calls.append(_name), _original(*args))[1])
+
+    async def main() -> None:
+        # cancelled while waiting: nothing queued is left behind, nothing lost
+        waiter = loop.sock_wait_readable(left)  # type: ignore[attr-defined]
+        await asyncio.sleep(0)
+        waiter.cancel()
+        right.send(b"kept")
+        assert await loop.sock_wait_readable(left) is None  # type: ignore[attr-defined]
+        assert left.recv(100) == b"kept"  # the wait itself read nothing
+        calls.clear()
+        for index in range(50):  # a receive loop: wait, then the syscall
+            loop.call_soon(right.send, b"%d" % index)
+            await loop.sock_wait_readable(left)  # type: ignore[attr-defined]
+            assert left.recv(100) == b"%d" % index
+        assert calls == [], calls  # steady state: no epoll_ctl at all
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        left.close()
+        right.close()
+        loop.close()

@@ -30,6 +30,7 @@ __all__ = [
     "Accept",
     "Connect",
     "SendFile",
+    "WaitReadable",
 ]
 
 
@@ -65,6 +66,20 @@ class Operation:
 
 # Returned by perform() of operations that made progress but are not finished.
 _NOT_DONE: Any = object()
+
+
+class WaitReadable(Operation):
+    """No syscall: completes (with ``None``) as soon as the fd reports readable.
+
+    For callers that make the syscall themselves once resumed, so that a
+    cancellation between completion and resumption loses no data.
+    """
+
+    __slots__ = ()
+
+    def perform(self) -> Any:
+        """Readable: nothing to do."""
+        return None
 
 
 class Recv(Operation):

@@ -17,7 +17,18 @@ import socket
 import ssl
 from typing import Any
 
-from tidal.loop._ops import Accept, Connect, Recv, RecvFrom, RecvFromInto, RecvInto, SendAll, SendFile, SendTo
+from tidal.loop._ops import (
+    Accept,
+    Connect,
+    Recv,
+    RecvFrom,
+    RecvFromInto,
+    RecvInto,
+    SendAll,
+    SendFile,
+    SendTo,
+    WaitReadable,
+)
 from tidal.loop._signals import SignalLoop
 
 __all__ = ["SocketLoop"]
@@ -60,6 +71,19 @@ class SocketLoop(SignalLoop):
         future: asyncio.Future[int] = _Future(loop=self)
         self._io.submit_read(sock.fileno(), sock, RecvInto(future, sock, buf, 0))
         return await future
+
+    def sock_wait_readable(self, sock: socket.socket) -> asyncio.Future[None]:
+        """A future resolved when ``sock`` is readable; nothing is read (tidal extension).
+
+        For callers that got EAGAIN and will make the syscall themselves once
+        resumed (so a cancellation can never lose received bytes).  Unlike
+        ``add_reader``/``remove_reader`` it rides the fd's persistent
+        registration: a receive loop costs no ``epoll_ctl`` in the steady
+        state.  Cancel the future to stop waiting.
+        """
+        future: asyncio.Future[None] = _Future(loop=self)
+        self._io.submit_read(sock.fileno(), sock, WaitReadable(future, sock))
+        return future
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive one datagram of at most ``bufsize`` bytes and its source address."""

@@ -124,10 +124,19 @@ async def wait_readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) ->
     the loop completed its receive but before the task resumed, the bytes that
     operation read are lost (asyncio, uvloop and tidal's loop alike).  A
     readiness wait can be cancelled at any moment without losing anything.
-    On tidal's loop ``add_reader``/``remove_reader`` only flip a callback on
-    the descriptor's persistent record, so this costs no ``epoll_ctl`` in the
-    steady state.
+    On tidal's loop the wait is ``loop.sock_wait_readable()``, an operation
+    queued on the descriptor's persistent registration, so a receive loop
+    costs no ``epoll_ctl`` in the steady state; elsewhere it is
+    ``add_reader``/``remove_reader``.
     """
+    wait = getattr(loop, "sock_wait_readable", None)
+    if wait is not None:  # tidal's loop: rides the fd's persistent registration
+        waiter = wait(sock)
+        try:
+            await waiter
+        finally:
+            waiter.cancel()  # no-op when done; a cancelled wait leaves the queue
+        return
     waiter = loop.create_future()
     fd = sock.fileno()
     loop.add_reader(fd, _wake_waiter, waiter)
