@@ -19,7 +19,9 @@ import tidal.loop
 from tidal.dns import _default
 from tidal.streams import open_tcp_stream
 
-from .conftest import DnsmasqServer, open_fds
+from tests.loop_harness import open_fds
+
+from .conftest import DnsmasqServer
 
 
 def _no_threads(*args: Any, **kwargs: Any) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import gc
 import gzip
 import os
 import random
@@ -20,7 +19,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.peers import free_port, require_binary
-from tests.streams.conftest import make_loop, open_fds
+from tests.loop_harness import checked_loop, runner
 
 SMALL_BODY = bytes(range(100))
 LARGE_SIZE = 4 * 1024 * 1024
@@ -45,35 +44,14 @@ def loop_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def loop(loop_kind: str) -> Iterator[asyncio.AbstractEventLoop]:
     """A fresh loop; fails the test on exception-handler calls or leaked fds."""
-    gc.collect()
-    fds_before = open_fds()
-    errors: list[dict[str, Any]] = []
-    event_loop = make_loop(loop_kind)
-    event_loop.set_exception_handler(lambda _loop, context: errors.append(context))
-    try:
+    with checked_loop(loop_kind) as event_loop:
         yield event_loop
-    finally:
-        event_loop.run_until_complete(event_loop.shutdown_asyncgens())
-        event_loop.run_until_complete(event_loop.shutdown_default_executor())
-        event_loop.close()
-        gc.collect()
-    assert not errors, f"unexpected exception-handler calls: {errors!r}"
-    leaked = open_fds() - fds_before
-    assert not leaked, f"file descriptors leaked by the test: {sorted(leaked)}"
 
 
 @pytest.fixture
 def run(loop: asyncio.AbstractEventLoop) -> Callable[..., Any]:
     """``run(coro, timeout=30)``: run a coroutine to completion on the loop under test."""
-
-    def run_coroutine(coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> Any:
-        async def bounded() -> Any:
-            async with asyncio.timeout(timeout):
-                return await coro
-
-        return loop.run_until_complete(bounded())
-
-    return run_coroutine
+    return runner(loop, 30.0)
 
 
 @dataclass

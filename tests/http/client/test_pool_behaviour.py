@@ -13,7 +13,7 @@ import tidal.http as http
 from tidal.http import Client, Limits, Timeout
 from tidal.testing import VirtualClock
 
-from tests.streams.conftest import open_fds
+from tests.loop_harness import open_fds
 
 from .scripted import OK_HEAD, ScriptedServer, respond_forever, respond_once
 

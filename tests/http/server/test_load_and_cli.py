@@ -21,7 +21,7 @@ import pytest
 from tests.peers import require_binary
 from tidal.http import Request, Response
 
-from .conftest import open_fds
+from tests.loop_harness import open_fds
 from .helpers import running
 
 

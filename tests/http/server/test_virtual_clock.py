@@ -13,7 +13,7 @@ import pytest
 from tidal.http import Request, Response, ServerTimeouts
 from tidal.testing import VirtualClock
 
-from .conftest import open_fds
+from tests.loop_harness import open_fds
 from .helpers import RawClient, parse_status, running
 
 DEFAULTS = ServerTimeouts()
