@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import select
+import queue
 import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -55,23 +56,46 @@ def test_wrk_load_has_no_errors_and_leaks_no_fds(run: Callable[..., Any]) -> Non
     run(main(), timeout=30)
 
 
-def _read_line(process: subprocess.Popen[str], pattern: str, timeout: float = 10.0) -> re.Match[str]:
-    """The first stdout line matching ``pattern`` within ``timeout`` seconds."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(pattern, line)
-        if match:
-            return match
-    raise AssertionError(f"no line matching {pattern!r}; saw {seen!r}")
+class _LineReader:
+    """Reads a child's stdout on a thread, so no line already buffered by ``readline`` is missed.
+
+    ``select`` on a buffered text pipe only sees the fd: when one ``readline``
+    pulls two lines into the buffer, the second waits unseen until the timeout.
+    """
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(process.stdout,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def close(self, process: subprocess.Popen[str]) -> None:
+        """Wait for the reader to see the exited child's EOF, then close the pipe."""
+        self._thread.join(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+    def expect(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The next stdout line matching ``pattern`` within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"no line matching {pattern!r}; saw {seen!r}")
 
 
 def _get(url: str) -> bytes:
@@ -84,16 +108,17 @@ def test_cli_workers_share_the_port_restart_and_stop_gracefully(tmp_path: Path) 
     (tmp_path / "hello.txt").write_text("from a worker\n")
     command = [sys.executable, "-m", "tidal", "serve", str(tmp_path), "--port", "0", "--workers", "2", "--no-access-log"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    lines = _LineReader(process)
     try:
-        first = _read_line(process, r"worker (\d+) serving .* on (http://\S+)")
-        second = _read_line(process, r"worker (\d+) serving .* on (http://\S+)")
+        first = lines.expect(r"worker (\d+) serving .* on (http://\S+)")
+        second = lines.expect(r"worker (\d+) serving .* on (http://\S+)")
         assert first.group(2) == second.group(2)  # one port shared by both workers
         url = first.group(2)
         assert _get(url + "/hello.txt") == b"from a worker\n"
 
         os.kill(int(first.group(1)), signal.SIGKILL)  # a worker dies
-        _read_line(process, rf"worker {first.group(1)} exited unexpectedly")
-        replacement = _read_line(process, r"worker (\d+) serving .* on (http://\S+)")
+        lines.expect(rf"worker {first.group(1)} exited unexpectedly")
+        replacement = lines.expect(r"worker (\d+) serving .* on (http://\S+)")
         assert replacement.group(2) == url and replacement.group(1) != first.group(1)
         assert _get(url + "/hello.txt") == b"from a worker\n"
 
@@ -106,8 +131,7 @@ def test_cli_workers_share_the_port_restart_and_stop_gracefully(tmp_path: Path) 
         if process.poll() is None:
             process.kill()
             process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
+        lines.close(process)
 
 
 def test_cli_rejects_a_bad_target(tmp_path: Path) -> None:
@@ -141,8 +165,9 @@ def test_cli_serves_an_asgi_module_over_tls(tmp_path: Path) -> None:
     command += ["--tls-cert", str(tmp_path / "server.pem"), "--tls-key", str(tmp_path / "server.pem")]
     environment = dict(os.environ, PYTHONPATH=os.getcwd())
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=environment)
+    lines = _LineReader(process)
     try:
-        ready = _read_line(process, r"serving cliapp:app on (https://\S+)")
+        ready = lines.expect(r"serving cliapp:app on (https://\S+)")
         port = ready.group(1).rsplit(":", 1)[1]
         context = ssl.create_default_context()
         authority.configure_trust(context)
@@ -154,5 +179,4 @@ def test_cli_serves_an_asgi_module_over_tls(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
+        lines.close(process)
