@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"UNAVAILABLE {type(exc).__name__}: {exc}", flush=True)
         return UNAVAILABLE_EXIT
     loop_errors: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda loop, context: _report_loop_error(loop, context, loop_errors))
+    # asyncio calls handler(loop, context); rloop calls handler(context): the context is last either way.
+    loop.set_exception_handler(lambda *args: _report_loop_error(loop, args[-1], loop_errors))
     profiler = cProfile.Profile() if args.cprofile else None
     with _listen_on_loopback() as listener:
         try:
@@ -283,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any], errors: list[dict[str, Any]]) -> None:
     errors.append(context)
-    loop.default_exception_handler(context)
+    try:
+        loop.default_exception_handler(context)
+    except NotImplementedError:  # rloop inherits the abstract method
+        print(f"loop error: {context!r}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import weakref
 from typing import Any, cast
 
 from ._abc import DEFAULT_RECEIVE_SIZE, ByteStream, ConflictGuard, check_max_bytes, check_receive_buffer
@@ -61,7 +62,8 @@ async def wrap_socket(sock: socket.socket, *, completion_ops: bool | None = None
 
     ``completion_ops`` forces one implementation (tests use it to run both on
     every loop); by default tidal's loop gets completion ops and others get a
-    transport.
+    transport -- or, on a loop without socket transports (rloop), a stream
+    driven by ``add_reader``/``add_writer`` alone (see ``_readiness.py``).
     """
     loop = asyncio.get_running_loop()
     sock.setblocking(False)
@@ -71,12 +73,31 @@ async def wrap_socket(sock: socket.socket, *, completion_ops: bool | None = None
         completion_ops = uses_completion_ops(loop)
     if completion_ops:
         return _SockOpsStream(sock)
+    if loop not in _loops_without_transports:
+        try:
+            transport, protocol = await loop.connect_accepted_socket(_StreamProtocol, sock)
+        except NotImplementedError:  # rloop, for one: decided once per loop
+            _remember_no_transports(loop)
+        except BaseException:
+            sock.close()
+            raise
+        else:
+            return _TransportStream(sock, transport, protocol)
+    from ._readiness import ReadinessStream  # it subclasses SocketStream, so it imports this module
+
+    return ReadinessStream(sock)
+
+
+# Loops whose connect_accepted_socket() raised NotImplementedError: they get
+# readiness streams (see tidal/streams/_readiness.py) without asking again.
+_loops_without_transports: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _remember_no_transports(loop: asyncio.AbstractEventLoop) -> None:
     try:
-        transport, protocol = await loop.connect_accepted_socket(_StreamProtocol, sock)
-    except BaseException:
-        sock.close()
-        raise
-    return _TransportStream(sock, transport, protocol)
+        _loops_without_transports.add(loop)
+    except TypeError:  # a loop that cannot be weakly referenced is asked each time
+        pass
 
 
 class SocketStream(ByteStream):
