@@ -100,6 +100,21 @@ class SocketListener(Listener[SocketStream]):
                     raise StreamBroken(f"accept() failed: {error}") from error
                 return await wrap_socket(conn)
 
+    def close_unless_accepting(self) -> bool:
+        """Close at once if no task is inside ``accept()``; True if the listener is closed now.
+
+        A task inside ``accept()`` may have the socket registered with the
+        loop, so that case is left to :meth:`aclose`, which wakes it first.
+        """
+        if self._closed:
+            return True
+        if self._guard.held:
+            return False
+        self._closed = True
+        self._socket.close()
+        self._remove_socket_file()
+        return True
+
     async def aclose(self) -> None:
         """Stop listening; a pending ``accept()`` raises ``StreamClosed``."""
         if self._closed:
@@ -214,16 +229,26 @@ class StreamServer:
         return tls
 
     def close(self) -> None:
-        """Stop accepting new connections; running handlers continue."""
+        """Stop accepting new connections; running handlers continue.
+
+        Listeners no task is accepting on (an accept task that has not run
+        yet) are closed right here: a task cancelled before its first step
+        never reaches its own cleanup.  The others close as their accept
+        task unwinds.
+        """
         self._close_requested.set()
+        for listener in self._listeners:
+            listener.close_unless_accepting()
         for task in self._accept_tasks:
             task.cancel()
 
     async def wait_closed(self) -> None:
-        """Wait until the server is closed and every handler has returned."""
+        """Wait until the server is closed, its listeners too, and every handler has returned."""
         await self._close_requested.wait()
         while self._accept_tasks or self._handler_tasks:
             await asyncio.wait(self._accept_tasks | self._handler_tasks)
+        for listener in self._listeners:
+            await listener.aclose()  # idempotent; a listener whose task never ran
 
     async def serve_forever(self) -> None:
         """Wait until :meth:`close` or :meth:`aclose` is called and everything finished."""
