@@ -14,8 +14,13 @@ strategies, best first:
   that forbid the syscall): a handler installed with
   ``loop.add_signal_handler`` (so through ``signal.set_wakeup_fd``) polls
   ``waitpid(pid, WNOHANG)`` for the children *this* watcher started --
-  never ``waitpid(-1)``, which would steal other code's children.  Signal
-  handlers exist only in the main thread, so:
+  never ``waitpid(-1)``, which would steal other code's children.  On
+  tidal's loop the handler is an *internal* one (``_signals.py``): a
+  handler the user adds for SIGCHLD runs beside it instead of replacing it,
+  and removing the user's leaves the watcher's in place (issue #8).  On
+  other loops there is only ``add_signal_handler``, which the user's own
+  SIGCHLD handler would replace.  Signal handlers exist only in the main
+  thread, so:
 * **a thread per child** blocking in ``waitpid(pid, 0)`` is the last resort
   (a loop outside the main thread without pidfd), as asyncio's
   ``ThreadedChildWatcher`` does.
@@ -186,8 +191,12 @@ class ChildWatcher:
     # -- SIGCHLD -------------------------------------------------------------------
     def _watch_sigchld(self, pid: int, callback: ExitCallback) -> bool:
         if not self._signal_children:
+            add_internal = getattr(self._loop, "_add_internal_signal_handler", None)
             try:
-                self._loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+                if add_internal is not None:  # tidal's loop: beside any handler of the user's
+                    add_internal(signal.SIGCHLD, self._on_sigchld)
+                else:
+                    self._loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
             except (RuntimeError, ValueError, NotImplementedError):
                 return False
         self._signal_children[pid] = callback
@@ -205,7 +214,12 @@ class ChildWatcher:
             self._remove_sigchld_handler()
 
     def _remove_sigchld_handler(self) -> None:
-        if not self._loop.is_closed():
+        if self._loop.is_closed():
+            return
+        remove_internal = getattr(self._loop, "_remove_internal_signal_handler", None)
+        if remove_internal is not None:
+            remove_internal(signal.SIGCHLD)
+        else:
             self._loop.remove_signal_handler(signal.SIGCHLD)
 
     # -- a thread per child ------------------------------------------------------------
