@@ -96,6 +96,7 @@ class HTTPServerConnection:
         self._send_failed = False
         self._continue_pending = False
         self._peer_gone = False
+        self._received_while_answering = 0
         self.client = _address(stream.get_extra_info("peername"))
         self.server = _address(stream.get_extra_info("sockname"))
 
@@ -206,6 +207,7 @@ class HTTPServerConnection:
         self._stash = None
         self._trailers = []
         self._receive_failed = None
+        self._received_while_answering = 0
         self._body_done = False
         self._continue_pending = self._engine.expects_continue
         self.body_ended()  # a body-less request ends right here, at no I/O cost
@@ -268,7 +270,13 @@ class HTTPServerConnection:
             self._engine.receive_data(b"")
             return True
         self._engine.receive_data(self._view[:count])
+        self._received_while_answering += count
         return False
+
+    @property
+    def buffered_input(self) -> int:
+        """Bytes :meth:`wait_for_disconnect` received past the current request (pipelined)."""
+        return self._received_while_answering
 
     async def next_body_chunk(self) -> bytes:
         """The next piece of the current request's body; ``b""`` at its end."""

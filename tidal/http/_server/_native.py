@@ -24,10 +24,15 @@ def native_dispatch(handler: Handler) -> Dispatch:
     """Adapt a native handler to the connection's dispatch signature."""
 
     async def dispatch(request: Request, writer: ResponseWriter) -> None:
-        response = await handler(request)
-        if not isinstance(response, Response):
-            raise TypeError(f"the handler returned {type(response).__name__}, not a tidal.http.Response")
-        await send_response(writer, response)
+        try:
+            response = await handler(request)
+            if not isinstance(response, Response):
+                raise TypeError(f"the handler returned {type(response).__name__}, not a tidal.http.Response")
+            await send_response(writer, response)
+        finally:
+            # A disconnect watch reads the connection: it must stop before
+            # the connection reads the next request (or answers a failure).
+            await request.stop_watching()
 
     return dispatch
 

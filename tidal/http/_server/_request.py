@@ -1,7 +1,21 @@
-"""``Request``: what a native handler receives, with a body read on demand."""
+"""``Request``: what a native handler receives, with a body read on demand.
+
+Learning that the client went away (issue #7): once the body has been
+received in full, :meth:`Request.wait_disconnected` and
+:meth:`Request.is_disconnected` start a watch task that reads the connection
+while the handler works and its response is sent.  The request's own bytes
+are all in by then, so the watch steals nothing: bytes it receives are the
+next pipelined request, handed to the engine, which keeps them for the next
+cycle.  To keep that input bounded the watch stops reading once more than
+:data:`WATCH_INPUT_LIMIT` bytes wait there; EOF or a connection error means
+the client is gone (a client that only half-closes counts as gone, as ASGI
+servers also report it).  The native front end stops the watch when the
+response is over, before the connection reads the next request.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
@@ -9,7 +23,10 @@ from urllib.parse import parse_qsl, unquote
 
 from .._headers import Headers
 
-__all__ = ["Request", "BodySource"]
+__all__ = ["Request", "BodySource", "WATCH_INPUT_LIMIT"]
+
+WATCH_INPUT_LIMIT = 64 * 1024
+"""Pipelined bytes the disconnect watch lets pile up before it stops reading."""
 
 
 class BodySource(Protocol):
@@ -31,6 +48,10 @@ class BodySource(Protocol):
 
     async def wait_for_disconnect(self) -> bool:
         """After the body: read once; True if the client closed the connection."""
+
+    @property
+    def buffered_input(self) -> int:
+        """Bytes received beyond the current request (pipelined) and not parsed yet."""
 
 
 class Request:
@@ -58,6 +79,7 @@ class Request:
         "_source",
         "_body",
         "_streamed",
+        "_watch",
     )
 
     def __init__(
@@ -89,6 +111,7 @@ class Request:
         self._source = source
         self._body: bytes | None = None
         self._streamed = False
+        self._watch: _DisconnectWatch | None = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target.decode('latin-1')!r}>"
@@ -169,6 +192,71 @@ class Request:
     async def json(self) -> Any:
         """The whole body parsed as JSON (``json.JSONDecodeError`` on bad input)."""
         return json.loads(await self.read())
+
+    async def wait_disconnected(self) -> None:
+        """Return once the client has closed the connection; cancel the wait to stop waiting.
+
+        Usable while the handler does slow work and while its response body
+        is produced.  The body must have been received in full first (read
+        it, or it was empty): before that, reading the body is what detects
+        a disconnect (it raises :class:`~tidal.http.ClientDisconnected`), so
+        this raises ``RuntimeError``.  If the client pipelines more than
+        :data:`WATCH_INPUT_LIMIT` bytes of later requests meanwhile, watching
+        stops and this waits until cancelled.
+        """
+        await asyncio.shield(self._start_watch("wait_disconnected()").gone)
+
+    async def is_disconnected(self) -> bool:
+        """True if the client is known to have closed the connection.
+
+        The first call starts the watch (see :meth:`wait_disconnected`) and
+        lets it look once, so a close the OS has already reported is seen at
+        once.  While part of the body is still unread this only says what
+        is already known (usually ``False``).
+        """
+        watch = self._watch
+        if watch is None:
+            if not self._source.body_ended():
+                return False
+            watch = self._start_watch("is_disconnected()")
+            await asyncio.sleep(0)  # the watch task takes its first look
+        return watch.gone.done()
+
+    def _start_watch(self, caller: str) -> _DisconnectWatch:
+        if self._watch is None:
+            if not self._source.body_ended():
+                raise RuntimeError(f"{caller} needs the whole request body received first: read it")
+            self._watch = _DisconnectWatch(self._source)
+        return self._watch
+
+    async def stop_watching(self) -> None:
+        """Stop the disconnect watch, if any (the server calls this once the response is over)."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            await watch.stop()
+
+
+class _DisconnectWatch:
+    """A task reading the connection after the body until EOF (see the module docstring)."""
+
+    def __init__(self, source: BodySource) -> None:
+        self._source = source
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while self._source.buffered_input <= WATCH_INPUT_LIMIT:
+            if await self._source.wait_for_disconnect():
+                self.gone.set_result(None)
+                return
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        await asyncio.wait({self._task})
+        if not self._task.cancelled():
+            self._task.exception()  # retrieved: a failed read only meant "gone"
+        if not self.gone.done():
+            self.gone.cancel()
 
 
 async def _replay(body: bytes) -> AsyncIterator[bytes]:
