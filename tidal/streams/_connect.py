@@ -36,6 +36,7 @@ from typing import Any
 
 from ._abc import ByteStream
 from ._errors import StreamError
+from ._readiness import connect_socket
 from ._socket import SocketStream, wrap_socket
 
 __all__ = [
@@ -396,7 +397,7 @@ async def _connect_one(address: Address, local_address: str | None) -> socket.so
         sock.setblocking(False)
         if local_address is not None:
             sock.bind((local_address, 0))
-        await asyncio.get_running_loop().sock_connect(sock, sockaddr)
+        await connect_socket(asyncio.get_running_loop(), sock, sockaddr)
     except BaseException:
         sock.close()
         raise
@@ -408,7 +409,7 @@ async def open_unix_stream(path: str) -> SocketStream:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, path)
+        await connect_socket(asyncio.get_running_loop(), sock, path)
     except OSError as error:
         sock.close()
         raise ConnectError(f"cannot connect to Unix socket {path!r}: {error}", [error]) from error

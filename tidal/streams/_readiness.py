@@ -14,7 +14,9 @@ descriptor to become readable (or writable) through ``add_reader`` (or
 :func:`~tidal.streams.wrap_socket` decides once per loop: the first socket
 it wraps on a loop without tidal's completion ops asks for a transport, and
 a ``NotImplementedError`` marks the loop (in a weak set) as one that gets
-readiness streams from then on.
+readiness streams from then on.  Connecting is decided the same way by
+:func:`connect_socket`: ``loop.sock_connect`` where the loop has it, else a
+non-blocking ``connect`` finished by a writability wait.
 
 Cancellation keeps the stream contract: a cancelled receive consumed
 nothing (the wait is cancelled, never a syscall half-way); a send cancelled
@@ -25,14 +27,45 @@ cancelled before anything was sent leaves it usable.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import weakref
+from typing import Any
 
 from ._abc import check_max_bytes, check_receive_buffer
 from ._errors import StreamBroken, StreamClosed
 from ._interrupt import InterruptibleOperation, wait_interrupted
 from ._socket import SocketStream, discard_unread, wait_readable
 
-__all__ = ["ReadinessStream", "wait_writable"]
+__all__ = ["ReadinessStream", "connect_socket", "wait_writable"]
+
+# Loops whose sock_connect() raised NotImplementedError.
+_loops_without_sock_connect: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+async def connect_socket(loop: asyncio.AbstractEventLoop, sock: socket.socket, address: Any) -> None:
+    """Connect the non-blocking ``sock``: ``loop.sock_connect``, or readiness where the loop lacks it.
+
+    Raises the ``OSError`` subclass of the failure (``ConnectionRefusedError`` ...).
+    """
+    if loop not in _loops_without_sock_connect:
+        try:
+            await loop.sock_connect(sock, address)
+            return
+        except NotImplementedError:
+            try:
+                _loops_without_sock_connect.add(loop)
+            except TypeError:  # not weakly referenceable: asked again next time
+                pass
+    try:
+        sock.connect(address)
+        return
+    except (BlockingIOError, InterruptedError):  # EINPROGRESS: finished when writable
+        pass
+    await wait_writable(loop, sock)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        raise OSError(error, f"connect to {address!r} failed: {os.strerror(error)}")
 
 
 async def wait_writable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
