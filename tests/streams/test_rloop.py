@@ -3,8 +3,9 @@
 rloop implements ``add_reader``/``add_writer`` but raises
 ``NotImplementedError`` from ``connect_accepted_socket``, so sockets are
 wrapped in readiness streams there.  The socket-stream suite's TCP, Unix and
-listener tests are imported below and run again on an rloop loop that is
-checked like the other loops (silent exception handler, no leaked fds).
+listener tests, and TLS over TCP, are imported below and run again on an
+rloop loop that is checked like the other loops (silent exception handler,
+no leaked fds).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ from .test_socket import (  # noqa: F401
     test_server_owns_handlers_and_closes_gracefully,
     test_tcp_streams_conform,
     test_unix_streams_conform,
+)
+from .test_tls import (  # noqa: F401
+    ca,
+    client_context,
+    server_context,
+    test_graceful_close_with_session_tickets,
+    test_open_tcp_stream_and_serve_tcp_with_tls,
+    test_tls_over_tcp_conforms,
+    ticketless_server_context,
 )
 
 rloop = pytest.importorskip("rloop")
