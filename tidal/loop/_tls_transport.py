@@ -313,32 +313,28 @@ class TLSProtocol(asyncio.BufferedProtocol):
         self._flush()
 
     def _run_engine(self, engine: TLSEngine) -> None:
-        chunks: list[bytes] = []
+        # Plaintext is decrypted into the receive buffer: its ciphertext is
+        # already in the engine, and the application gets a copy (bytes, or
+        # its own buffer) before the plain transport reads again.
+        plaintext = self._receive_buffer
         while self._phase != _Phase.CLOSED and (not self._app_reading_paused or self._phase != _Phase.OPEN):
-            try:
-                event = engine.next_event()
-            except TLSError:
-                if chunks:  # authenticated records before the bad one still count
-                    self._deliver(chunks)
-                raise
+            if self._phase == _Phase.OPEN:
+                # Every record available, in one call (an error after some of
+                # them is raised by the next call: authenticated data counts).
+                count = engine.read_into(plaintext)
+                if count:
+                    if not self._deliver(plaintext[:count]):
+                        return
+                    continue
+            event = engine.next_event()
             if type(event) is Data:
-                if self._phase == _Phase.OPEN:
-                    chunks.append(event.data)
                 continue  # while closing, the peer's late data is discarded
-            if chunks:
-                if not self._deliver(chunks):
-                    return
-                chunks = []
-                if self._app_reading_paused or self._phase == _Phase.CLOSED:
-                    return  # the event stays in the engine until reading resumes
             if event is NEED_DATA:
                 if self._plain_eof:  # every complete record is delivered
                     self._on_plain_eof()
                 return
             if not self._handle_event(event):
                 return
-        if chunks:
-            self._deliver(chunks)
 
     def _handle_event(self, event: object) -> bool:
         """React to one engine event; False to stop processing for now."""
@@ -537,15 +533,13 @@ class TLSProtocol(asyncio.BufferedProtocol):
             )
 
     # -- delivering plaintext ------------------------------------------------------
-    def _deliver(self, chunks: list[bytes]) -> bool:
+    def _deliver(self, plaintext: memoryview) -> bool:
         """Hand decrypted bytes to the application; False if that failed."""
         try:
-            if self._app_buffered:
-                for chunk in chunks:  # copied into its buffers anyway: no join
-                    _feed_buffered(self._app_protocol, chunk)  # type: ignore[arg-type]
+            if self._app_buffered:  # copied straight into its buffers
+                _feed_buffered(self._app_protocol, plaintext)  # type: ignore[arg-type]
             else:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                self._app_protocol.data_received(data)  # type: ignore[union-attr]
+                self._app_protocol.data_received(bytes(plaintext))  # type: ignore[union-attr]
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -597,9 +591,8 @@ class TLSProtocol(asyncio.BufferedProtocol):
         return f"<TLSProtocol {side} {self._phase}>"
 
 
-def _feed_buffered(protocol: asyncio.BufferedProtocol, data: bytes) -> None:
-    """Copy ``data`` into the protocol's buffers (asyncio's BufferedProtocol contract)."""
-    view = memoryview(data)
+def _feed_buffered(protocol: asyncio.BufferedProtocol, view: memoryview) -> None:
+    """Copy ``view`` into the protocol's buffers (asyncio's BufferedProtocol contract)."""
     while view:
         buffer = memoryview(protocol.get_buffer(len(view))).cast("B")
         size = len(buffer)

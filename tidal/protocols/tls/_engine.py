@@ -40,13 +40,31 @@ The traps an ``SSLObject`` sets, and how each is handled:
   RFC 8446 §5.1) so OpenSSL never holds half a record of plaintext that a
   later shutdown could drop; what the caller did not take yet waits in a
   buffer of at most one record.
+
+The hot path (issues 4 and 8: a TLS echo must cost no more than asyncio's)
+----------------------------------------------------------------------------
+Per message the engine does what asyncio's ``sslproto`` does -- one
+``MemoryBIO.write``, one ``SSLObject.read`` per record, one
+``SSLObject.write``, one ``MemoryBIO.read`` -- and less where it can:
+
+* **No WANT_READ exception once the input is used up.**  OpenSSL reads a
+  record from the incoming BIO exactly (Python never turns on read-ahead), so
+  an empty BIO after a whole-record read means the next read could only say
+  WANT_READ.  The engine answers :data:`NEED_DATA` without asking, and
+  remembers a WANT_READ (a partial record) until more bytes are fed.  Raising
+  and catching ``SSLWantReadError`` is a good part of a small message's cost.
+* **Plaintext straight into the caller's buffer**: :meth:`TLSEngine.read_into`
+  decrypts every record available into one buffer, with no ``bytes`` or
+  event object per record.
+* **No copy of sent plaintext** unless OpenSSL refuses it (WANT_READ), and
+  the operation rules are looked up once per state change, not per call.
 """
 
 from __future__ import annotations
 
 import ssl
 from collections import deque
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, Union
 
 from ._errors import TLSError, TLSTruncationError, TLSUsageError
 from ._events import (
@@ -63,6 +81,7 @@ from ._translate import translate_ssl_error
 __all__ = ["TLSEngine", "clear_ignore_unexpected_eof"]
 
 _T = TypeVar("_T")
+_WritableBuffer = Union[bytearray, memoryview]
 
 # RFC 8446 §5.1 / RFC 5246 §6.2.1: a record's plaintext is at most 2**14 bytes.
 _MAX_RECORD_PLAINTEXT = 2**14
@@ -119,7 +138,15 @@ class TLSEngine:
         )
         self._allow_ragged_eof = allow_ragged_eof
         self._state = TLSState.HANDSHAKING
+        # ALLOWED_OPERATIONS[self._state], kept by _enter(): one set lookup per call.
+        self._allowed = ALLOWED_OPERATIONS[TLSState.HANDSHAKING]
         self._transport_eof = False  # the caller fed b""
+        # The last read wanted more ciphertext than the incoming BIO holds
+        # (a partial record); nothing can be read until receive_data().
+        self._starved = False
+        # An error met after read_into() had already decrypted data: the
+        # data is returned first and the error raised by the next call.
+        self._deferred_error: TLSError | None = None
         self._handshake_reported = False
         self._sent_close_notify = False
         self._end_event: CloseNotify | RaggedEOF | None = None
@@ -152,13 +179,15 @@ class TLSEngine:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed ciphertext received from the peer; ``b""`` means transport EOF."""
-        self._check("receive_data")
+        if "receive_data" not in self._allowed:
+            self._refuse("receive_data")
         if self._transport_eof:
             if data:
                 raise self._usage_error(
                     "receive_data", "got more bytes after the transport's EOF (b'') was fed"
                 )
             return
+        self._starved = False
         if data:
             self._incoming.write(data)
         else:
@@ -173,7 +202,8 @@ class TLSEngine:
     def do_handshake(self) -> bool:
         """Advance the handshake; True once it is complete, False if it needs
         more data from the peer (send :meth:`data_to_send` first)."""
-        self._check("do_handshake")
+        if "do_handshake" not in self._allowed:
+            self._refuse("do_handshake")
         if self._state is not TLSState.HANDSHAKING:
             return True
         try:
@@ -182,7 +212,7 @@ class TLSEngine:
             return False
         except ssl.SSLError as exc:
             raise self._fail(exc) from exc
-        self._state = TLSState.OPEN
+        self._enter(TLSState.OPEN)
         return True
 
     # -- application data --------------------------------------------------------
@@ -194,13 +224,27 @@ class TLSEngine:
         plaintext is kept, in order, and retried verbatim by later
         :meth:`send` and :meth:`next_event` calls; :attr:`send_blocked` says so.
         """
-        self._check("send")
+        if "send" not in self._allowed:
+            self._refuse("send")
         if not data:
             return  # SSLObject.write(b"") means nothing; never issue it
-        # An immutable copy: a WANT_READ retry must pass OpenSSL the same bytes
-        # even if the caller reuses its buffer.
-        self._pending_writes.append(bytes(data))
-        self._flush_pending_writes()
+        if self._pending_writes:  # keep the order: behind what already waits
+            self._pending_writes.append(bytes(data))
+            self._flush_pending_writes()
+            return
+        try:
+            written: int = self._ssl.write(data)
+        except ssl.SSLWantReadError:
+            # An immutable copy: the retry must pass OpenSSL the same bytes
+            # even if the caller reuses its buffer (Python sets
+            # SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, so the address may change).
+            self._pending_writes.append(bytes(data))
+            return
+        except ssl.SSLError as exc:
+            raise self._fail(exc) from exc
+        size = data.nbytes if isinstance(data, memoryview) else len(data)
+        if written < size:  # only with SSL_MODE_ENABLE_PARTIAL_WRITE
+            self._pending_writes.append(bytes(memoryview(data).cast("B")[written:]))
 
     @property
     def send_blocked(self) -> bool:
@@ -212,7 +256,8 @@ class TLSEngine:
         :class:`Data` (at most ``max_bytes``), an :class:`EndOfStream`
         (:class:`CloseNotify` or :class:`RaggedEOF`, repeated on later calls),
         or :data:`NEED_DATA`.  Drives the handshake when it is not done yet."""
-        self._check("next_event")
+        if "next_event" not in self._allowed:
+            self._refuse("next_event")
         if max_bytes is not None and max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
         if self._state is TLSState.HANDSHAKING and not self.do_handshake():
@@ -226,6 +271,50 @@ class TLSEngine:
             return self._end_event
         return self._read_record(max_bytes)
 
+    def read_into(self, buffer: _WritableBuffer) -> int:
+        """Decrypt the application data available now into ``buffer``; return its size.
+
+        ``0`` means there is none right now, and :meth:`next_event` says why
+        (:data:`NEED_DATA`, :class:`HandshakeComplete` not reported yet, the
+        end of the stream, or the error).  Records are decrypted straight
+        into ``buffer`` while it has room for a whole one (2**14 bytes); a
+        smaller rest of the buffer takes part of a record, whose remainder is
+        returned first by the next call.  An error met after some data was
+        decrypted is raised by the next call, so no authenticated byte is lost.
+        """
+        if "read_into" not in self._allowed:
+            self._refuse("read_into")
+        view = buffer
+        if type(view) is not bytearray and (type(view) is not memoryview or view.format != "B"):
+            view = memoryview(buffer).cast("B")  # lengths and offsets in bytes
+        count = self._take_plaintext_into(view) if self._plaintext else 0
+        if not self._handshake_reported or self._end_event is not None:
+            return count
+        size = len(view)
+        if self._pending_writes:
+            self._flush_pending_writes()
+        try:
+            while count < size and self._may_read():
+                room = size - count
+                if room >= _MAX_RECORD_PLAINTEXT:
+                    # (a bytearray slice would be a copy: offsets go through a memoryview)
+                    got = self._decrypt(_MAX_RECORD_PLAINTEXT, memoryview(view)[count:] if count else view)
+                else:  # a whole record, then only what fits
+                    record = self._decrypt(_MAX_RECORD_PLAINTEXT)
+                    got = None if record is None else self._keep_rest(record, view, count)
+                if not got:
+                    if got == 0:  # SSLObject.read gives b"" (0) for close_notify when ours is not sent
+                        self._end(CloseNotify())
+                    break
+                count += got
+        except TLSError as error:
+            if not count:
+                raise
+            self._deferred_error = error
+        if count and self._pending_writes:
+            self._flush_pending_writes()  # a record just read may unblock them
+        return count
+
     # -- closing -----------------------------------------------------------------
 
     def start_close(self) -> None:
@@ -233,7 +322,8 @@ class TLSEngine:
         waiting for the peer's; data the peer still sends can be read until its
         own close_notify arrives.  Idempotent.  Not allowed while
         :attr:`send_blocked` (read until the queued data is sent)."""
-        self._check("start_close")
+        if "start_close" not in self._allowed:
+            self._refuse("start_close")
         if self._sent_close_notify or self._state is TLSState.CLOSED:
             return
         if self._pending_writes:
@@ -248,11 +338,11 @@ class TLSEngine:
         try:
             self._ssl.unwrap()
         except ssl.SSLWantReadError:
-            self._state = TLSState.CLOSING
+            self._enter(TLSState.CLOSING)
         except ssl.SSLError as exc:
             raise self._fail(exc) from exc
         else:
-            self._state = TLSState.CLOSED  # the peer's close_notify was already in
+            self._enter(TLSState.CLOSED)  # the peer's close_notify was already in
         finally:
             if unread:
                 self._incoming.write(unread)
@@ -260,7 +350,8 @@ class TLSEngine:
     def unwrap(self) -> bytes:
         """After a close_notify exchange, the raw bytes that followed the
         peer's close_notify, so the transport can continue in cleartext."""
-        self._check("unwrap")
+        if "unwrap" not in self._allowed:
+            self._refuse("unwrap")
         if not isinstance(self._end_event, CloseNotify):
             raise self._usage_error(
                 "unwrap", "the transport ended without the peer's close_notify; nothing follows it"
@@ -335,9 +426,16 @@ class TLSEngine:
     def _handshake_done(self) -> bool:
         return self._state is not TLSState.HANDSHAKING and self._ssl.version() is not None
 
-    def _check(self, operation: str) -> None:
-        if operation not in ALLOWED_OPERATIONS[self._state]:
-            raise self._usage_error(operation, f"is not allowed in state {self._state.name}")
+    def _enter(self, state: TLSState) -> None:
+        self._state = state
+        self._allowed = ALLOWED_OPERATIONS[state]
+
+    def _refuse(self, operation: str) -> None:
+        """Raise for an operation the state does not allow (or the deferred error)."""
+        error, self._deferred_error = self._deferred_error, None
+        if error is not None:
+            raise error
+        raise self._usage_error(operation, f"is not allowed in state {self._state.name}")
 
     def _usage_error(self, operation: str, problem: str) -> TLSUsageError:
         side = "server" if self._ssl.server_side else "client"
@@ -347,7 +445,7 @@ class TLSEngine:
 
     def _fail(self, exc: ssl.SSLError) -> TLSError:
         during_handshake = self._state is TLSState.HANDSHAKING
-        self._state = TLSState.ERROR
+        self._enter(TLSState.ERROR)
         return translate_ssl_error(
             exc, during_handshake=during_handshake, server_side=self._ssl.server_side
         )
@@ -364,25 +462,62 @@ class TLSEngine:
             return operation()
 
     def _read_record(self, max_bytes: int | None) -> Event:
-        self._flush_pending_writes()
-        try:
-            record = self._with_lazy_eof(lambda: self._ssl.read(_MAX_RECORD_PLAINTEXT))
-        except ssl.SSLWantReadError:
-            return NEED_DATA  # includes records with no data: TLS 1.3 tickets
-        except ssl.SSLZeroReturnError:
-            return self._end(CloseNotify())
-        except (ssl.SSLEOFError, ssl.SSLSyscallError) as exc:
-            return self._transport_ended(exc)
-        except ssl.SSLError as exc:
-            raise self._fail(exc) from exc
+        if self._pending_writes:
+            self._flush_pending_writes()
+        if not self._may_read():
+            return NEED_DATA
+        record = self._decrypt(_MAX_RECORD_PLAINTEXT)
+        if record is None:
+            return self._end_event or NEED_DATA
         if not record:
             # SSLObject.read returns b"" for close_notify when we had not sent ours.
             return self._end(CloseNotify())
-        self._flush_pending_writes()  # a record just read may unblock them
+        if self._pending_writes:
+            self._flush_pending_writes()  # a record just read may unblock them
         if max_bytes is None or len(record) <= max_bytes:
             return Data(record)  # the common case: no copy through the buffer
         self._plaintext += record
         return Data(self._take_plaintext(max_bytes))
+
+    def _may_read(self) -> bool:
+        """False when a read could only raise WANT_READ (see the theory of operation)."""
+        return not self._starved and (self._incoming.pending > 0 or self._transport_eof)
+
+    def _decrypt(self, length: int, buffer: _WritableBuffer | None = None) -> Any:
+        """One ``SSLObject.read``: the plaintext (bytes, or a count with
+        ``buffer``), or None when there is none: more input is needed (then
+        ``_starved``) or the stream ended (then ``_end_event``)."""
+        try:
+            try:
+                return self._ssl.read(length, buffer)
+            except ssl.SSLWantReadError:
+                if not self._transport_eof or self._incoming.eof:
+                    raise
+                self._incoming.write_eof()  # lazily, now that every byte is consumed
+                return self._ssl.read(length, buffer)
+        except ssl.SSLWantReadError:
+            self._starved = True  # includes records with no data: TLS 1.3 tickets
+        except ssl.SSLZeroReturnError:
+            self._end(CloseNotify())
+        except (ssl.SSLEOFError, ssl.SSLSyscallError) as exc:
+            self._transport_ended(exc)
+        except ssl.SSLError as exc:
+            raise self._fail(exc) from exc
+        return None
+
+    def _keep_rest(self, record: bytes, view: _WritableBuffer, start: int) -> int:
+        """Copy what fits of ``record`` into ``view[start:]``; keep the rest for later."""
+        taken = min(len(record), len(view) - start)
+        view[start : start + taken] = record[:taken]
+        if taken < len(record):
+            self._plaintext += record[taken:]
+        return taken
+
+    def _take_plaintext_into(self, view: _WritableBuffer) -> int:
+        taken = min(len(view), len(self._plaintext))
+        view[:taken] = self._plaintext[:taken]
+        del self._plaintext[:taken]
+        return taken
 
     def _take_plaintext(self, max_bytes: int | None) -> bytes:
         size = len(self._plaintext) if max_bytes is None else max_bytes
@@ -395,7 +530,7 @@ class TLSEngine:
         # After a ragged EOF OpenSSL is in a failed state and cannot send
         # close_notify any more, so that direction is finished too.
         both_done = self._sent_close_notify or isinstance(event, RaggedEOF)
-        self._state = TLSState.CLOSED if both_done else TLSState.CLOSING
+        self._enter(TLSState.CLOSED if both_done else TLSState.CLOSING)
         return event
 
     def _transport_ended(self, exc: ssl.SSLError) -> CloseNotify | RaggedEOF:
@@ -403,7 +538,7 @@ class TLSEngine:
         # that just hangs up cannot have cut off anything we still wanted.
         if self._allow_ragged_eof or self._sent_close_notify:
             return self._end(RaggedEOF())
-        self._state = TLSState.ERROR
+        self._enter(TLSState.ERROR)
         raise TLSTruncationError(
             "the peer closed the connection without a TLS close_notify, so the "
             "data may have been truncated",

@@ -33,10 +33,11 @@ _ALWAYS: Final = frozenset({"data_to_send"})
 
 #: operation name -> the states in which it may be called.
 ALLOWED_OPERATIONS: Final[Mapping[TLSState, frozenset[str]]] = {
-    TLSState.HANDSHAKING: _ALWAYS | {"receive_data", "do_handshake", "next_event"},
+    TLSState.HANDSHAKING: _ALWAYS | {"receive_data", "do_handshake", "next_event", "read_into"},
     TLSState.OPEN: _ALWAYS
-    | {"receive_data", "do_handshake", "next_event", "send", "start_close"},
-    TLSState.CLOSING: _ALWAYS | {"receive_data", "next_event", "start_close"},
-    TLSState.CLOSED: _ALWAYS | {"receive_data", "next_event", "start_close", "unwrap"},
+    | {"receive_data", "do_handshake", "next_event", "read_into", "send", "start_close"},
+    TLSState.CLOSING: _ALWAYS | {"receive_data", "next_event", "read_into", "start_close"},
+    TLSState.CLOSED: _ALWAYS
+    | {"receive_data", "next_event", "read_into", "start_close", "unwrap"},
     TLSState.ERROR: _ALWAYS,
 }
