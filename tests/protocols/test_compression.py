@@ -208,8 +208,11 @@ def test_ordinary_text_stays_under_the_default_ratio() -> None:
 
 
 def test_size_limit_applies_to_identity_and_chains() -> None:
+    identity = Decompressor("", max_output=3)
+    assert identity.feed(b"four") == b"fou"  # exactly max_output bytes, then the error
+    assert not identity.needs_input
     with pytest.raises(DecompressionLimitError, match="max_output=3"):
-        Decompressor("", max_output=3).feed(b"four")
+        identity.feed(b"")
     assert decode("gzip, gzip", [gzip.compress(gzip.compress(TEXT))], max_output=len(TEXT)) == TEXT
     with pytest.raises(DecompressionLimitError, match=f"max_output={len(TEXT) - 1}"):
         decode("gzip, gzip", [gzip.compress(gzip.compress(TEXT))], max_output=len(TEXT) - 1)

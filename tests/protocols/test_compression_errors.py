@@ -96,7 +96,8 @@ CORPUS = [
     # brotli / zstd
     ("br-corrupt", "br", b"\xff" * 40, CorruptStreamError, r"^br data is corrupt or followed by trailing data"),
     ("br-truncated", "br", BR[:-5], TruncatedStreamError, r"^br stream truncated: input ended after \d+ bytes"),
-    ("br-trailing", "br", BR + b"garbage", DecompressionError, r"trailing data"),
+    # br cannot tell trailing bytes from corruption when both reach it in one call: one type for every split.
+    ("br-trailing", "br", BR + b"garbage", CorruptStreamError, r"^br data is corrupt or followed by trailing data"),
     ("zstd-bad-magic", "zstd", b"\x28\xb5\x2f\xfe" + ZS[4:], CorruptStreamError,
      r"^not a zstd stream: starts with 28 b5 2f fe, expected 28 b5 2f fd$"),
     ("zstd-truncated-block", "zstd", ZS[:-10], TruncatedStreamError, r"^zstd stream truncated: frame 1 ended inside its block"),

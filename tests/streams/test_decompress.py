@@ -109,3 +109,23 @@ def test_compress_stream_without_flushing(run: Any) -> None:
         return bytes(data)
 
     assert gzip.decompress(run(scenario())) == b"log line\n" * 100
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 20], ids=["small-chunks", "one-chunk"])
+def test_output_before_corrupt_bytes_arrives_before_the_error(run: Any, chunk: int) -> None:
+    good = b"every line before the fault\n" * 500
+    payload = gzip.compress(good) + b"<html>not gzip</html>"
+
+    async def scenario() -> bytes:
+        left, right = memory_stream_pair(max_buffer=len(payload) + 1)
+        for offset in range(0, len(payload), chunk):
+            await left.send_all(payload[offset : offset + chunk])
+        await left.aclose()
+        received = bytearray()
+        async with DecompressStream(right, "gzip") as stream:
+            with pytest.raises(StreamBroken, match="trailing garbage after gzip member 1"):
+                while piece := await stream.receive_some(4096):
+                    received += piece
+        return bytes(received)
+
+    assert run(scenario()) == good

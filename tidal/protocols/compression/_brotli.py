@@ -2,7 +2,14 @@
 
 brotli >= 1.2 bounds output with ``process(data, output_buffer_limit=...)``;
 after a bounded call the decoder must be called with empty input until it
-reports ``can_accept_more_data()``.  Its buffer grows in steps, so a call may
+reports ``can_accept_more_data()``.  The library fails the same way on
+corrupt data and on bytes after the end of the stream, and only when both
+reach it in one call can it not tell which: every byte after the end is
+therefore reported as :class:`CorruptStreamError` ("corrupt or followed by
+trailing data"), so the error type does not depend on how the input was
+split.  A failing call loses the output it had produced (the decoder cannot
+be copied to replay it), so for ``br`` the output before a fault may be
+shorter, by at most one call's output (``max_length``), under some splits.  Its buffer grows in steps, so a call may
 return somewhat more than the limit: the excess is kept here and handed out
 first, keeping every :meth:`pull` within ``max_length``.  Input is fed in
 slices so the consumed-input count (used by the ratio limit) stays accurate.
@@ -12,12 +19,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import CorruptStreamError, TrailingDataError, TruncatedStreamError
+from ._errors import CorruptStreamError, TruncatedStreamError
 from ._stage import Stage
 
 __all__ = ["BrotliStage"]
 
 _INPUT_SLICE = 16 * 1024
+_CORRUPT_OR_TRAILING = "br data is corrupt or followed by trailing data"
+
+
+def _trailing_data() -> CorruptStreamError:
+    # Not TrailingDataError: see the module docstring.
+    return CorruptStreamError(f"{_CORRUPT_OR_TRAILING} (bytes after the end of the stream)")
 
 
 class BrotliStage(Stage):
@@ -34,7 +47,7 @@ class BrotliStage(Stage):
     def push(self, data: bytes) -> None:
         """Queue compressed bytes."""
         if data and self._decoder.is_finished() and not self._spill:
-            raise TrailingDataError("trailing data after the end of the br stream")
+            raise _trailing_data()
         self._pending = self._pending + data if self._pending else data
 
     def pull(self, max_length: int) -> bytes:
@@ -48,7 +61,7 @@ class BrotliStage(Stage):
                 pass  # drain call: brotli requires empty input here
             elif decoder.is_finished():
                 if self._pending:
-                    raise TrailingDataError("trailing data after the end of the br stream")
+                    raise _trailing_data()
                 return b""
             elif not self._pending:
                 return b""
@@ -58,7 +71,7 @@ class BrotliStage(Stage):
             try:
                 out = decoder.process(chunk, output_buffer_limit=max_length)
             except self._module.error as error:
-                raise CorruptStreamError(f"br data is corrupt or followed by trailing data ({error})") from None
+                raise CorruptStreamError(f"{_CORRUPT_OR_TRAILING} ({error})") from None
             # can_accept_more_data() may be true with output still inside brotli;
             # a full buffer is the only sign, so drain until a call comes up short.
             self._more_output = len(out) >= max_length

@@ -13,6 +13,16 @@ caps decoded bytes per *consumed* input byte (consumed, not fed: a caller may
 hand over a large chunk at once, and the ratio must trip while it is being
 expanded).  The ratio is only judged once the output passes
 ``RATIO_GRACE_BYTES``, so short, very repetitive bodies are not refused.
+
+Faults and split independence.  Every byte decoded before a fault reaches
+the caller, whatever the split of the input: a call that decodes output and
+then meets a fault (corrupt data, a bad checksum, trailing garbage) returns
+the output, and the error is raised by the next call (``feed`` or
+``finish``); :attr:`Decompressor.needs_input` stays false until then, so the
+usual loop reaches it.  Stages keep the fault (see ``_stage``).
+``max_output`` works the same way: exactly ``max_output`` bytes are returned,
+and the next call raises.  The ratio limit raises at once: it judges the
+input consumed so far, which depends on the split by nature.
 """
 
 from __future__ import annotations
@@ -48,6 +58,13 @@ class Decompressor:
     first MiB of output; ``None`` = unlimited) raise
     :class:`DecompressionLimitError`.  After any error, further calls raise
     :class:`CompressionUsageError`.
+
+    Faults: output decoded before a fault is never dropped.  A call that
+    decodes some output and then meets a fault (corrupt or trailing bytes, a
+    bad checksum; ``max_output`` after exactly that many bytes) returns the
+    output, and the next :meth:`feed` or :meth:`finish` raises the error, so
+    the bytes returned before an error are the same whatever the split of
+    the input (for ``br``, see its stage).
     """
 
     def __init__(
@@ -70,6 +87,7 @@ class Decompressor:
         self._total_in = 0
         self._total_out = 0
         self._failure: BaseException | None = None
+        self._deferred: DecompressionLimitError | None = None  # max_output, raised by the next call
         self._finished = False
 
     @property
@@ -85,24 +103,22 @@ class Decompressor:
     @property
     def needs_input(self) -> bool:
         """True when every fed byte has been decoded and returned: feed more, or finish."""
-        return all(stage.needs_input for stage in self._stages)
+        return self._deferred is None and all(stage.needs_input for stage in self._stages)
 
     def feed(self, data: bytes) -> bytes:
         """Add ``data`` (may be empty) and return up to ``max_length`` decoded bytes."""
         self._check_usable("feed()")
         self._total_in += len(data)
         try:
+            self._raise_deferred()
             if not self._stages:
-                self._account(len(data))
-                return data
+                return self._account(data)
             if data:
                 self._stages[0].push(data)
-            out = self._pull(len(self._stages) - 1, self._next_length())
-            self._account(len(out))
+            return self._account(self._pull(len(self._stages) - 1, self._next_length()))
         except CompressionError as error:
             self._failure = error
             raise
-        return out
 
     def finish(self) -> None:
         """Declare end of input; raise :class:`TruncatedStreamError` if a stream is incomplete.
@@ -112,6 +128,14 @@ class Decompressor:
         since servers send empty bodies with a ``Content-Encoding`` header.
         """
         self._check_usable("finish()")
+        try:
+            self._raise_deferred()
+            for stage in self._stages:
+                if stage.fault is not None:
+                    raise stage.fault
+        except CompressionError as error:
+            self._failure = error
+            raise
         if not self.needs_input:
             raise CompressionUsageError("finish() called while decoded output is pending: call feed(b'') until needs_input")
         self._finished = True
@@ -141,11 +165,22 @@ class Decompressor:
             return self._max_length
         return max(1, min(self._max_length, self._max_output - self._total_out + 1))
 
-    def _account(self, produced: int) -> None:
-        self._total_out += produced
-        total = self._total_out
+    def _raise_deferred(self) -> None:
+        if self._deferred is not None:
+            raise self._deferred
+
+    def _account(self, out: bytes) -> bytes:
+        """Count ``out`` against the limits; return what may be handed out."""
+        total = self._total_out + len(out)
         if self._max_output is not None and total > self._max_output:
-            raise DecompressionLimitError(f"decompressed size exceeds max_output={self._max_output} bytes")
+            error = DecompressionLimitError(f"decompressed size exceeds max_output={self._max_output} bytes")
+            allowed = self._max_output - self._total_out
+            if allowed <= 0:
+                raise error
+            self._deferred = error  # hand out exactly max_output bytes; the next call raises
+            out = out[:allowed]
+            total = self._max_output
+        self._total_out = total
         if self._max_ratio is not None and self._stages and total > RATIO_GRACE_BYTES:
             consumed = self._total_in - self._stages[0].pending_input
             if total > self._max_ratio * consumed:
@@ -153,6 +188,7 @@ class Decompressor:
                     f"decompression ratio exceeds max_ratio={self._max_ratio:g}"
                     f" ({total} bytes out of {consumed} compressed bytes)"
                 )
+        return out
 
     def _check_usable(self, call: str) -> None:
         if self._failure is not None:

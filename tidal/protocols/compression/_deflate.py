@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import zlib
 
-from ._errors import TrailingDataError, TruncatedStreamError
-from ._stage import Stage, zlib_error
+from ._errors import DecompressionError, TrailingDataError, TruncatedStreamError
+from ._stage import Stage, salvage_inflate, zlib_error
 
 __all__ = ["DeflateStage", "looks_like_zlib"]
 
@@ -48,18 +48,22 @@ class DeflateStage(Stage):
 
     def pull(self, max_length: int) -> bytes:
         """Inflate up to ``max_length`` bytes of queued input."""
+        if self.fault is not None:
+            raise self.fault
         inflater = self._inflater or self._sniff()
         if inflater is None or self._eof:
             return b""
         data = self._pending
+        before = inflater.copy()  # to replay this call if it fails; see _stage
         try:
             out = inflater.decompress(data, max_length)
         except zlib.error as error:
-            raise zlib_error(f"{self._name} data", error) from None
+            out, replay_error = salvage_inflate(before, data, max_length)
+            return self._fail(out, zlib_error(f"{self._name} data", replay_error or error))
         if inflater.eof:
             self._eof = True
             if inflater.unused_data:
-                raise self._trailing()
+                return self._fail(out, self._trailing())
             self._pending = b""
             self._more_output = False
         else:
@@ -69,9 +73,20 @@ class DeflateStage(Stage):
         self._consumed += len(data) - len(self._pending)
         return out
 
+    def _fail(self, out: bytes, fault: DecompressionError) -> bytes:
+        """Raise ``fault`` now, or return ``out`` and raise it from the next pull."""
+        if not out:
+            raise fault
+        self.fault = fault
+        self._pending = b""
+        self._more_output = False
+        return out
+
     @property
     def needs_input(self) -> bool:
         """True when everything queued has been inflated and returned (or sniffing waits)."""
+        if self.fault is not None:
+            return False
         if self._inflater is None:
             return True  # fewer than two bytes: nothing can happen until more arrive
         return not self._pending and not self._more_output

@@ -28,7 +28,7 @@ import struct
 import zlib
 
 from ._errors import ChecksumError, CorruptStreamError, DecompressionError, TrailingDataError, TruncatedStreamError
-from ._stage import Stage, zlib_error
+from ._stage import Stage, salvage_inflate, zlib_error
 
 __all__ = ["GzipStage", "MAX_HEADER_BYTES"]
 
@@ -154,6 +154,8 @@ class GzipStage(Stage):
 
     def pull(self, max_length: int) -> bytes:
         """Decode up to ``max_length`` bytes, crossing member boundaries as needed."""
+        if self.fault is not None:
+            raise self.fault
         while self._pending or self._more_output:
             if self._phase is not _Phase.BODY:
                 self._step_framing()
@@ -162,8 +164,11 @@ class GzipStage(Stage):
             if out:
                 # Eat the trailer (and the next header) now, so that needs_input
                 # turns true as soon as the caller has all the output.
-                while self._pending and self._phase is not _Phase.BODY:
-                    self._step_framing()
+                try:
+                    while self._pending and self._phase is not _Phase.BODY:
+                        self._step_framing()
+                except DecompressionError as error:
+                    self._fail_after_output(error)
                 return out
         return b""
 
@@ -178,7 +183,7 @@ class GzipStage(Stage):
     @property
     def needs_input(self) -> bool:
         """True when all queued input has been decoded and returned."""
-        return not self._pending and not self._more_output
+        return not self._pending and not self._more_output and self.fault is None
 
     @property
     def pending_input(self) -> int:
@@ -220,10 +225,17 @@ class GzipStage(Stage):
 
     def _inflate(self, max_length: int) -> bytes:
         data = self._pending
+        before = self._inflater.copy()  # to replay this call if it fails; see _stage
         try:
             out = self._inflater.decompress(data, max_length)
         except zlib.error as error:
-            raise zlib_error(f"gzip member {self._member} deflate data", error) from None
+            out, replay_error = salvage_inflate(before, data, max_length)
+            fault = zlib_error(f"gzip member {self._member} deflate data", replay_error or error)
+            if not out:
+                raise fault from None
+            self._output_size += len(out)
+            self._fail_after_output(fault)
+            return out
         self._crc = zlib.crc32(out, self._crc)
         self._output_size += len(out)
         if self._inflater.eof:
@@ -261,6 +273,11 @@ class GzipStage(Stage):
                 f"trailing garbage after gzip member {self._member - 1}: non-zero byte after zero padding"
             )
         self._advance(len(data))
+
+    def _fail_after_output(self, error: DecompressionError) -> None:
+        self.fault = error
+        self._pending = b""
+        self._more_output = False
 
     def _advance(self, count: int) -> None:
         self._pending = self._pending[count:]

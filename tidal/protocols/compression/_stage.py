@@ -6,6 +6,16 @@ returns more than ``max_length`` bytes.  Keeping "give input" and "take
 output" apart is what lets a chain of codings stay bounded: a stage is only
 pushed more input when it has nothing left to give, so every buffer between
 two stages holds at most one ``max_length`` slice.
+
+Faults.  Output decoded before a fault in the input is never dropped: a stage
+that finds a fault after producing output in the same :meth:`Stage.pull`
+returns that output, keeps the error in :attr:`Stage.fault` and raises it
+from the next pull (its :attr:`Stage.needs_input` stays false meanwhile).
+A zlib call that fails loses the output it had produced, so zlib-based stages
+copy the inflater before each call and, when it fails, replay that call's
+input one byte at a time on the copy (:func:`salvage_inflate`): the output
+before the fault is then exactly what a byte-by-byte feed would have given,
+whatever the split of the input.
 """
 
 from __future__ import annotations
@@ -13,13 +23,16 @@ from __future__ import annotations
 import zlib
 from abc import ABC, abstractmethod
 
-from ._errors import ChecksumError, CorruptStreamError
+from ._errors import ChecksumError, CorruptStreamError, DecompressionError
 
-__all__ = ["Stage", "zlib_error"]
+__all__ = ["Stage", "zlib_error", "salvage_inflate"]
 
 
 class Stage(ABC):
     """One coding's incremental decoder (internal interface)."""
+
+    #: A fault found after output was decoded; raised by the next pull.
+    fault: DecompressionError | None = None
 
     @abstractmethod
     def push(self, data: bytes) -> None:
@@ -52,3 +65,22 @@ def zlib_error(what: str, error: zlib.error) -> CorruptStreamError:
     if reason.startswith("Error 2 "):
         return CorruptStreamError(f"{what}: stream needs a preset dictionary, which HTTP does not allow")
     return CorruptStreamError(f"{what} is corrupt: {reason}")
+
+
+def salvage_inflate(
+    inflater: zlib._Decompress, data: bytes, max_length: int
+) -> tuple[bytes, zlib.error | None]:
+    """Feed ``data`` one byte at a time to ``inflater`` (a copy taken before a failed call).
+
+    Returns the output produced before the first failing byte (at most
+    ``max_length`` bytes) and that byte's error (None if every byte decoded).
+    """
+    out = bytearray()
+    for index in range(len(data)):
+        try:
+            out += inflater.decompress(data[index : index + 1], max_length - len(out))
+        except zlib.error as error:
+            return bytes(out), error
+        if inflater.eof or len(out) >= max_length:
+            break
+    return bytes(out), None

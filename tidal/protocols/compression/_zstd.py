@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import CorruptStreamError, TrailingDataError, TruncatedStreamError
+from ._errors import CorruptStreamError, DecompressionError, TrailingDataError, TruncatedStreamError
 from ._stage import Stage
 
 __all__ = ["ZstdStage", "MAX_WINDOW_SIZE"]
@@ -54,27 +54,37 @@ class ZstdStage(Stage):
 
     def pull(self, max_length: int) -> bytes:
         """Decode up to ``max_length`` bytes, one block per library call at most."""
+        if self.fault is not None and not self._spill:
+            raise self.fault
         # Only block content yields output; once some is waiting we still walk
         # the following headers and checksum, so needs_input turns true early.
         while self._pending and not (self._spill and self._element == _BLOCK_CONTENT):
-            piece = self._pending[: self._remaining]
-            self._pending = self._pending[len(piece) :]
-            self._consumed += len(piece)
-            self._remaining -= len(piece)
-            if self._element in _PARSED:
-                self._bytes += piece
-            if self._element not in (_MAGIC, _SKIP_SIZE, _SKIP_CONTENT):
-                out = self._decode(piece)
-                self._spill = self._spill + out if self._spill else out
-            if self._remaining == 0:
-                self._finish_element()
+            try:
+                self._walk()
+            except DecompressionError as error:
+                if not self._spill:
+                    raise
+                self.fault, self._pending = error, b""  # raised once the output before it is taken
         out, self._spill = self._spill[:max_length], self._spill[max_length:]
         return out
+
+    def _walk(self) -> None:
+        piece = self._pending[: self._remaining]
+        self._pending = self._pending[len(piece) :]
+        self._consumed += len(piece)
+        self._remaining -= len(piece)
+        if self._element in _PARSED:
+            self._bytes += piece
+        if self._element not in (_MAGIC, _SKIP_SIZE, _SKIP_CONTENT):
+            out = self._decode(piece)
+            self._spill = self._spill + out if self._spill else out
+        if self._remaining == 0:
+            self._finish_element()
 
     @property
     def needs_input(self) -> bool:
         """True when all queued input has been decoded and returned."""
-        return not self._pending and not self._spill
+        return not self._pending and not self._spill and self.fault is None
 
     @property
     def pending_input(self) -> int:
