@@ -1,7 +1,7 @@
 """Native handlers learn that the client went away (issue #7), on tidal's loop and asyncio's.
 
-Real TCP clients on loopback close their connection while a handler works
-or while its response streams; the handler sees it through
+Real clients on loopback (raw TCP, TLS, curl killed mid-response) close their
+connection while a handler works or while its response streams; the handler sees it through
 ``Request.wait_disconnected()`` / ``Request.is_disconnected()``.  Watching
 must not steal body bytes nor break pipelined requests.
 """
@@ -9,9 +9,13 @@ must not steal body bytes nor break pipelined requests.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
+
+from tests.peers import require_binary
 from tidal.http import Request, Response
 from tidal.http._server._request import WATCH_INPUT_LIMIT
 
@@ -197,3 +201,71 @@ def test_handler_that_never_asks_costs_no_watch(run: Run) -> None:
 
     run(main())
     assert all(request._watch is None for request in requests)
+
+
+def _ticking_handler(finished: asyncio.Event, produced: list[int]) -> Callable[[Request], Any]:
+    async def handler(request: Request) -> Response:
+        async def ticks() -> AsyncIterator[bytes]:
+            try:
+                for index in range(3):
+                    produced.append(index)
+                    yield b"tick %d\n" % index
+                await request.wait_disconnected()  # then nothing more to say until the client leaves
+                produced.append(-1)
+            finally:
+                finished.set()
+
+        return Response(ticks(), content_type="text/plain")
+
+    return handler
+
+
+def test_curl_killed_mid_response(run: Run) -> None:
+    curl = require_binary("curl")
+    produced: list[int] = []
+    finished = asyncio.Event()
+
+    async def main() -> None:
+        async with running(_ticking_handler(finished, produced)) as server:
+            proc = await asyncio.create_subprocess_exec(
+                curl, "-sN", f"http://127.0.0.1:{server.port}/", stdout=asyncio.subprocess.PIPE
+            )
+            assert proc.stdout is not None
+            lines = [await proc.stdout.readline() for _ in range(3)]
+            assert lines == [b"tick 0\n", b"tick 1\n", b"tick 2\n"]
+            proc.kill()  # the client vanishes with the response still open
+            await proc.wait()
+            await finished.wait()
+
+    run(main())
+    assert produced == [0, 1, 2, -1]
+
+
+def test_tls_client_closing_is_seen(run: Run) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    produced: list[int] = []
+    finished = asyncio.Event()
+
+    async def main() -> None:
+        async with running(_ticking_handler(finished, produced), ssl=server_context) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=client_context)
+            writer.write(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            received = b""
+            while b"tick 2\n" not in received:
+                chunk = await reader.read(65536)
+                assert chunk, "the server closed before the third tick"
+                received += chunk
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            await finished.wait()
+
+    run(main())
+    assert produced == [0, 1, 2, -1]
