@@ -269,3 +269,35 @@ def test_tls_client_closing_is_seen(run: Run) -> None:
 
     run(main())
     assert produced == [0, 1, 2, -1]
+
+
+def test_after_the_response_nothing_reads_the_connection(run: Run) -> None:
+    """A task left waiting, or asking after the response, cannot start reading the next request's bytes."""
+    kept: list[Request] = []
+    leftover: list[asyncio.Task[None]] = []
+
+    async def handler(request: Request) -> Response:
+        kept.append(request)
+        if request.path == "/first":
+            leftover.append(asyncio.ensure_future(request.wait_disconnected()))
+            await asyncio.sleep(0)
+        return Response(request.path.encode())
+
+    async def main() -> None:
+        async with running(handler) as server:
+            client = await RawClient.connect(server)
+            assert (await client.request("GET", "/first")).body == b"/first"
+            [waiting] = leftover
+            with pytest.raises(RuntimeError, match="no longer watched"):
+                await waiting
+            first = kept[0]
+            assert not await first.is_disconnected()
+            with pytest.raises(RuntimeError, match="the response is over"):
+                await first.wait_disconnected()
+            assert (await client.request("GET", "/second")).body == b"/second"
+            second = kept[1]
+            assert not await second.is_disconnected()  # never watched: its response is over
+            assert second._watch is None
+            await client.close()
+
+    run(main())

@@ -80,6 +80,7 @@ class Request:
         "_body",
         "_streamed",
         "_watch",
+        "_answered",
     )
 
     def __init__(
@@ -112,6 +113,7 @@ class Request:
         self._body: bytes | None = None
         self._streamed = False
         self._watch: _DisconnectWatch | None = None
+        self._answered = False
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target.decode('latin-1')!r}>"
@@ -200,54 +202,64 @@ class Request:
         is produced.  The body must have been received in full first (read
         it, or it was empty): before that, reading the body is what detects
         a disconnect (it raises :class:`~tidal.http.ClientDisconnected`), so
-        this raises ``RuntimeError``.  If the client pipelines more than
+        this raises ``RuntimeError``; so does a wait still pending, or
+        begun, once the response is over (the connection then moves on to
+        the next request).  If the client pipelines more than
         :data:`WATCH_INPUT_LIMIT` bytes of later requests meanwhile, watching
         stops and this waits until cancelled.
         """
-        await asyncio.shield(self._start_watch("wait_disconnected()").gone)
+        await asyncio.shield(self._start_watch("wait_disconnected()").outcome)
 
     async def is_disconnected(self) -> bool:
         """True if the client is known to have closed the connection.
 
         The first call starts the watch (see :meth:`wait_disconnected`) and
         lets it look once, so a close the OS has already reported is seen at
-        once.  While part of the body is still unread this only says what
-        is already known (usually ``False``).
+        once.  While part of the body is still unread, and after the response
+        is over, this only says what is already known.
         """
         watch = self._watch
         if watch is None:
-            if not self._source.body_ended():
+            if self._answered or not self._source.body_ended():
                 return False
             watch = self._start_watch("is_disconnected()")
             await asyncio.sleep(0)  # the watch task takes its first look
-        return watch.gone.done()
+        return watch.gone
 
     def _start_watch(self, caller: str) -> _DisconnectWatch:
         if self._watch is None:
+            if self._answered:
+                raise RuntimeError(f"{caller}: the response is over; the connection is no longer watched")
             if not self._source.body_ended():
                 raise RuntimeError(f"{caller} needs the whole request body received first: read it")
             self._watch = _DisconnectWatch(self._source)
         return self._watch
 
     async def stop_watching(self) -> None:
-        """Stop the disconnect watch, if any (the server calls this once the response is over)."""
-        watch, self._watch = self._watch, None
-        if watch is not None:
-            await watch.stop()
+        """End disconnect watching for good (the server calls this once the response is over)."""
+        self._answered = True
+        if self._watch is not None:
+            await self._watch.stop()
 
 
 class _DisconnectWatch:
-    """A task reading the connection after the body until EOF (see the module docstring)."""
+    """A task reading the connection after the body until EOF (see the module docstring).
+
+    ``outcome`` is set once the client is gone, or fails with
+    ``RuntimeError`` if the watch is stopped first.
+    """
 
     def __init__(self, source: BodySource) -> None:
         self._source = source
-        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.gone = False
+        self.outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._task = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> None:
         while self._source.buffered_input <= WATCH_INPUT_LIMIT:
             if await self._source.wait_for_disconnect():
-                self.gone.set_result(None)
+                self.gone = True
+                self.outcome.set_result(None)
                 return
 
     async def stop(self) -> None:
@@ -255,8 +267,9 @@ class _DisconnectWatch:
         await asyncio.wait({self._task})
         if not self._task.cancelled():
             self._task.exception()  # retrieved: a failed read only meant "gone"
-        if not self.gone.done():
-            self.gone.cancel()
+        if not self.outcome.done():
+            self.outcome.set_exception(RuntimeError("the response is over; the connection is no longer watched"))
+            self.outcome.exception()  # retrieved here: nobody may be waiting
 
 
 async def _replay(body: bytes) -> AsyncIterator[bytes]:
