@@ -490,3 +490,37 @@ def test_stream_names_are_exported() -> None:
     for name in ("TextStream", "FileStream", "open"):
         assert name in tidal.streams.__all__
         assert getattr(tidal.streams, name).__doc__
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("mode", ["r", "rt", "rb"])
+def test_a_missing_file_fails_at_async_with_in_every_read_mode(
+    run: Run, tmp_path: Path, mode: str, compression: str | None
+) -> None:
+    async def scenario() -> None:
+        entered = False
+        with pytest.raises(FileNotFoundError) as caught:
+            async with tidal.open(tmp_path / "missing", mode, compression=compression):
+                entered = True
+        assert not entered  # raised by the `async with` line, not by a first read
+        assert type(caught.value) is FileNotFoundError
+        no_other_tasks()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_opening_for_writing_fails_at_async_with_in_text_modes(run: Run, tmp_path: Path, compression: str | None) -> None:
+    existing = tmp_path / "exists.txt"
+    existing.write_text("keep me")
+
+    async def scenario() -> None:
+        with pytest.raises(FileNotFoundError):
+            async with tidal.open(tmp_path / "no-such-dir" / "f.txt", "wt", compression=compression):
+                raise AssertionError("entered")
+        with pytest.raises(FileExistsError):
+            async with tidal.open(existing, "xt", compression=compression):
+                raise AssertionError("entered")
+
+    run(scenario())
+    assert existing.read_text() == "keep me"

@@ -80,6 +80,11 @@ class DecompressStream(ReceiveStream):
         """Answered by the wrapped stream."""
         return self._stream.get_extra_info(name, default)
 
+    async def __aenter__(self) -> DecompressStream:
+        """Enter the wrapped stream too (a file is opened here, and fails here)."""
+        await self._stream.__aenter__()
+        return self
+
     async def receive_into(self, buffer: bytearray | memoryview) -> int:
         """Decoded bytes into ``buffer``; ``0`` at the end of the compressed stream."""
         check_receive_buffer(buffer)
@@ -167,6 +172,11 @@ class CompressStream(SendStream):
     def get_extra_info(self, name: str, default: object = None) -> object:
         """Answered by the wrapped stream."""
         return self._stream.get_extra_info(name, default)
+
+    async def __aenter__(self) -> CompressStream:
+        """Enter the wrapped stream too (a file is opened here, and fails here)."""
+        await self._stream.__aenter__()
+        return self
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Compress ``data`` and send what the compressor produced."""

@@ -152,6 +152,15 @@ class TextStream(AsyncResource):
         state = " closed" if self._closed else ""
         return f"<{type(self).__name__} encoding={self.encoding!r} over {self._stream!r}{state}>"
 
+    async def __aenter__(self) -> TextStream:
+        """Enter the wrapped stream too, so ``async with tidal.open(...)`` opens the file here.
+
+        An error opening it (``FileNotFoundError`` ...) is raised by the
+        ``async with`` line itself, not by the first read.
+        """
+        await self._stream.__aenter__()
+        return self
+
     # -- reading lines ---------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[str]:
