@@ -21,6 +21,10 @@ proven them valid, and only then are they handed over.
   :meth:`HTTPConnection.start_next_cycle`, so h11 never parses a pipelined
   head we have not checked.
 
+A plain keep-alive cycle skips h11 altogether (:mod:`._fastcycle`): the
+engine parses the validated head, writes the answer and keeps h11's states
+itself, and hands the cycle to h11 the moment anything else happens.
+
 h11 is asked for an event only when it may have one (``_starved`` records
 that it returned ``NEED_DATA`` and nothing was released since), which keeps
 the common GET to two h11 calls.  Outgoing heads and trailers are checked
@@ -36,15 +40,26 @@ from typing import cast
 import h11
 
 from ._chunked import ChunkedScanner
+from ._fastcycle import (
+    FastCycle,
+    fast_request_framing,
+    fast_response_framing,
+    parse_plain_request,
+    parse_response,
+    write_request_head,
+    write_response_head,
+)
 from ._errors import HTTPLocalProtocolError, HTTPRemoteProtocolError
 from ._events import (
     CLIENT,
     CLOSED,
+    DONE,
     ERROR,
     IDLE,
     MUST_CLOSE,
     NEED_DATA,
     PAUSED,
+    SEND_BODY,
     SEND_RESPONSE,
     SERVER,
     SWITCHED_PROTOCOL,
@@ -99,6 +114,9 @@ class HTTPConnection:
         self._unsolicited = False
         self._keep_alive = True
         self._request_method: bytes | None = None
+        # The cycle in progress when it runs without h11 (see _fastcycle).
+        self._fast: FastCycle | None = None
+        self._fast_enabled = True
         self._scanner = SectionScanner(self._head_kind, self._limits)
         self._reset_receive_side()
 
@@ -131,6 +149,8 @@ class HTTPConnection:
     @property
     def our_state(self) -> type[Sentinel]:
         """Our side's h11 state (:data:`IDLE`, :data:`SEND_BODY`, ... :data:`ERROR`)."""
+        if self._fast is not None:
+            return self._fast.our_state
         return self._h11.our_state
 
     @property
@@ -138,6 +158,8 @@ class HTTPConnection:
         """The peer's state; :data:`ERROR` once it sent something invalid."""
         if self._their_error is not None:
             return ERROR
+        if self._fast is not None:
+            return self._fast.their_state
         return self._h11.their_state
 
     @property
@@ -154,6 +176,8 @@ class HTTPConnection:
         error, a closed side, or a protocol switch (the connection no longer
         speaks HTTP).
         """
+        if self._fast is not None:  # a fast cycle keeps the connection alive
+            return self._keep_alive and self._their_error is None
         return (
             self._keep_alive
             and self._their_error is None
@@ -172,6 +196,8 @@ class HTTPConnection:
         §6.1).  After a protocol switch (101, CONNECT) it is False: the
         transport now belongs to the new protocol, see :attr:`trailing_data`.
         """
+        if self._fast is not None:
+            return not self.keep_alive
         return not self.keep_alive and self._h11.their_state is not SWITCHED_PROTOCOL
 
     @property
@@ -183,6 +209,8 @@ class HTTPConnection:
         ``InformationalResponse(status_code=100)`` when ready for the body.
         Client role: we sent that expectation and no response has arrived.
         """
+        if self._fast is not None:  # no fast cycle carries Expect
+            return False
         return self._h11.client_is_waiting_for_100_continue and self._their_error is None
 
     @property
@@ -200,6 +228,8 @@ class HTTPConnection:
 
         After a protocol switch these are the first bytes of the new protocol.
         """
+        if self._fast is not None:
+            self._materialize()
         unprocessed, closed = self._h11.trailing_data
         return unprocessed + bytes(self._buffer), closed or self._eof
 
@@ -215,9 +245,9 @@ class HTTPConnection:
             return
         if self._eof:
             raise HTTPLocalProtocolError("receive_data() called with data after the end of the stream (b'')")
-        if self._is_client and self._h11.our_state is IDLE:
+        if self._is_client and self._fast is None and self._h11.our_state is IDLE:
             self._unsolicited = True
-        if self._phase == _LENGTH and not self._buffer and self._their_error is None:
+        if self._phase == _LENGTH and not self._buffer and self._their_error is None and self._fast is None:
             # Fast path for bodies: bytes that fit the announced length go
             # straight to h11, saving two copies per body byte.
             if len(data) <= self._remaining:
@@ -241,8 +271,16 @@ class HTTPConnection:
                 f"cannot receive: the peer's side is in ERROR after: {self._their_error}", self._their_error.status
             )
         # Hot path: one frame per call, so the usual GET costs two h11 calls
-        # plus a handful of attribute reads.
+        # plus a handful of attribute reads (none in a fast cycle).
         try:
+            fast = self._fast
+            if fast is not None:
+                if fast.pending_end:
+                    fast.pending_end = False
+                    fast.their_state = DONE
+                    return EndOfMessage()
+                if self._phase == _LENGTH:
+                    return self._fast_body(fast)
             while True:
                 if self._starved:
                     result = self._pump_head() if self._phase == _HEAD else self._pump()
@@ -271,7 +309,7 @@ class HTTPConnection:
         self._their_error = exc
         return exc
 
-    def _pump(self) -> type[NEED_DATA] | type[PAUSED] | None:
+    def _pump(self) -> Event | type[NEED_DATA] | type[PAUSED] | None:
         """Hand h11 the next validated bytes (return None) or say why not."""
         phase = self._phase
         if phase == _HEAD:
@@ -300,11 +338,13 @@ class HTTPConnection:
     def _forward_eof(self) -> type[NEED_DATA] | None:
         if not self._eof or self._eof_forwarded:
             return NEED_DATA
+        if self._fast is not None:
+            self._materialize()
         self._eof_forwarded = True
         self._h11.receive_data(b"")
         return None
 
-    def _pump_head(self) -> type[NEED_DATA] | None:
+    def _pump_head(self) -> Event | type[NEED_DATA] | None:
         buf = self._buffer
         if self._skip_empty_line and len(buf) >= 2:
             # RFC 9112 §2.2: a server SHOULD ignore one empty line before a
@@ -314,7 +354,7 @@ class HTTPConnection:
                 del buf[:2]
                 self._scanner.reset()  # it may have looked at the bytes just removed
         if not buf:
-            if self._eof and self._is_client and self._h11.their_state is SEND_RESPONSE:
+            if self._eof and self._is_client and self.their_state is SEND_RESPONSE:
                 raise HTTPRemoteProtocolError("server closed the connection without sending a response")
             return self._forward_eof()
         if self._unsolicited:
@@ -330,6 +370,25 @@ class HTTPConnection:
                 )
             return NEED_DATA
         self._facts = NO_FACTS if self._scanner.plain else analyse_head(buf, size, self._limits)
+        if self._is_client:
+            if self._fast is not None:
+                event = self._fast_response(self._fast, buf, size)
+                if event is not None:
+                    return event
+                self._materialize()
+        elif self._scanner.plain and self._fast_enabled and self._h11.our_state is IDLE:
+            head = bytes(buf) if size == len(buf) else bytes(buf[:size])
+            request = parse_plain_request(head)
+            if request is not None:
+                del buf[:size]
+                fast = self._fast = FastCycle(SEND_RESPONSE, SEND_BODY, request.method)
+                fast.head = head
+                fast.pending_end = True
+                self._phase = _AWAIT_CYCLE
+                # h11 keeps the peer's version across cycles and chooses the
+                # framing of later error answers by it: tell it, as parsing would.
+                self._h11.their_http_version = b"1.1"
+                return request
         # self._release(size), inlined: this runs once per message.
         if size == len(buf):
             self._h11.receive_data(buf)  # type: ignore[arg-type]  # h11 copies what it receives
@@ -338,6 +397,142 @@ class HTTPConnection:
             self._h11.receive_data(buf[:size])  # type: ignore[arg-type]
             del buf[:size]
         return None
+
+    def _fast_response(self, fast: FastCycle, buf: bytearray, size: int) -> Response | None:
+        """Take a response into the fast cycle, or return None for h11 to take it."""
+        facts = self._facts
+        if not fast.sent_end or facts.chunked or facts.close or not buf.startswith(b"HTTP/1.1 "):
+            return None
+        status = int(buf[9:12])
+        if status < 200:
+            return None
+        if status in _NO_BODY_STATUSES or fast.method == b"HEAD":
+            length = 0
+        elif facts.content_length is None:
+            return None  # delimited by closing
+        else:
+            length = facts.content_length
+            limit = self._limits.max_body_bytes
+            if limit is not None and length > limit:
+                return None  # refused after h11 has taken the head, as every response is
+        response = parse_response(bytes(buf) if size == len(buf) else bytes(buf[:size]))
+        del buf[:size]
+        self._h11.their_http_version = b"1.1"  # as h11 would record it (see above)
+        fast.receive_status = status
+        fast.their_state = SEND_BODY
+        if length:
+            fast.receive_remaining = self._remaining = length
+            self._phase = _LENGTH
+        else:
+            fast.pending_end = True
+            self._phase = _AWAIT_CYCLE
+        return response
+
+    def _fast_body(self, fast: FastCycle) -> Data | type[NEED_DATA]:
+        """The next piece of a Content-Length body received in a fast cycle."""
+        buf = self._buffer
+        if not buf:
+            if self._eof:
+                received = self._facts.content_length or 0
+                raise HTTPRemoteProtocolError(
+                    f"peer closed the connection {received - fast.receive_remaining} bytes into a {received}-byte body"
+                )
+            return NEED_DATA
+        remaining = fast.receive_remaining
+        if len(buf) <= remaining:
+            piece = buf
+            self._buffer = bytearray()
+        else:
+            piece = buf[:remaining]
+            del buf[:remaining]
+        remaining -= len(piece)
+        fast.receive_remaining = self._remaining = remaining
+        if not remaining:
+            fast.pending_end = True
+            self._phase = _AWAIT_CYCLE
+        return Data(data=piece)  # type: ignore[arg-type]  # a bytearray, as h11 hands out
+
+    def _fast_send(self, fast: FastCycle, event: Event, cls: type[Event]) -> bytes | None:
+        """Bytes for ``event`` within the fast cycle, or None when h11 must send it."""
+        if cls is Data:
+            if not fast.sent_head or fast.sent_end:
+                return None
+            data = event.data  # type: ignore[attr-defined]
+            if len(data) > fast.send_remaining:
+                return None  # h11 refuses it: too much data for the Content-Length
+            fast.send_remaining -= len(data)
+            return data if data.__class__ is bytes else bytes(data)
+        if cls is EndOfMessage:
+            if not fast.sent_head or fast.sent_end or fast.send_remaining or event.headers:  # type: ignore[attr-defined]
+                return None
+            fast.sent_end = True
+            fast.our_state = DONE
+            return b""
+        if cls is Response and not fast.sent_head and not self._is_client:
+            length = fast_response_framing(event, fast.method)  # type: ignore[arg-type]
+            if length < 0:
+                return None
+            data = write_response_head(event)  # type: ignore[arg-type]
+            if _SENT_CONTROL_BYTE.search(data) is not None:
+                return None  # refused on the h11 path, with the error message
+            fast.sent_head = True
+            fast.send_remaining = length
+            fast.our_state = SEND_BODY
+            return data
+        return None
+
+    def _fast_request(self, request: Request) -> bytes | None:
+        """Start a fast cycle by sending ``request``, or return None for h11 to send it."""
+        if self._their_error is not None or self._buffer or self._h11.our_state is not IDLE:
+            return None
+        if self._h11.their_state is not IDLE:
+            return None
+        length = fast_request_framing(request)
+        if length < 0:
+            return None
+        data = write_request_head(request)
+        if _SENT_CONTROL_BYTE.search(data) is not None:
+            return None
+        fast = self._fast = FastCycle(SEND_BODY, SEND_RESPONSE, request.method)
+        fast.sent_head = True
+        fast.send_remaining = length
+        self._request_method = request.method
+        return data
+
+    def _materialize(self) -> None:
+        """Bring h11 to the state the fast cycle stands for, and leave the fast cycle.
+
+        Equivalent messages are replayed (events and bytes discarded): heads
+        whose Content-Length is what is left of each body, so no body byte is
+        replayed and h11 counts the rest of each body correctly.
+        """
+        fast = cast(FastCycle, self._fast)
+        self._fast = None
+        connection = self._h11
+        if not self._is_client:
+            connection.receive_data(fast.head)
+            connection.next_event()  # the Request
+            if fast.pending_end:
+                self._starved = False  # h11 now holds its EndOfMessage
+            else:
+                connection.next_event()
+        if fast.sent_head:
+            remaining = [(b"content-length", b"%d" % fast.send_remaining)]
+            if self._is_client:
+                connection.send(Request(method=fast.method, target=b"/", headers=[(b"host", b"h"), *remaining]))
+            else:
+                connection.send(Response(status_code=200, headers=remaining))
+            if fast.sent_end:
+                connection.send(EndOfMessage())
+        if fast.receive_status:
+            connection.receive_data(
+                b"HTTP/1.1 %d \r\ncontent-length: %d\r\n\r\n" % (fast.receive_status, fast.receive_remaining)
+            )
+            connection.next_event()  # the Response
+            if fast.pending_end:
+                self._starved = False
+            elif fast.their_state is DONE:
+                connection.next_event()
 
     def _pump_length(self) -> type[NEED_DATA] | None:
         if self._buffer:
@@ -442,6 +637,16 @@ class HTTPConnection:
         peer error, a ``Response`` automatically carries ``Connection: close``.
         """
         cls = event.__class__
+        fast = self._fast
+        if fast is not None:
+            fast_data = self._fast_send(fast, event, cls)
+            if fast_data is not None:
+                return fast_data
+            self._materialize()
+        elif cls is Request and self._fast_enabled and self._is_client:
+            fast_data = self._fast_request(event)  # type: ignore[arg-type]
+            if fast_data is not None:
+                return fast_data
         if cls is Response and self._their_error is not None:
             event = _with_connection_close(event)  # type: ignore[arg-type]
         try:
@@ -495,6 +700,8 @@ class HTTPConnection:
 
         Our side moves to :data:`ERROR`.
         """
+        if self._fast is not None:
+            self._materialize()
         self._h11.send_failed()
 
     def start_next_cycle(self) -> None:
@@ -503,14 +710,20 @@ class HTTPConnection:
         Raises :class:`HTTPLocalProtocolError` (and moves our side to
         :data:`ERROR`) unless both sides are :data:`DONE`.
         """
-        try:
-            self._h11.start_next_cycle()
-        except h11.LocalProtocolError as exc:
-            ours, theirs = self._h11.our_state, self.their_state
-            self._h11.send_failed()
-            raise HTTPLocalProtocolError(
-                f"cannot start the next cycle: our side is {ours} and the peer's is {theirs} (both must be DONE)"
-            ) from exc
+        fast = self._fast
+        if fast is not None and fast.our_state is DONE and fast.their_state is DONE:
+            self._fast = None  # h11 never left IDLE: nothing to reset there
+        else:
+            if fast is not None:
+                self._materialize()
+            try:
+                self._h11.start_next_cycle()
+            except h11.LocalProtocolError as exc:
+                ours, theirs = self._h11.our_state, self.their_state
+                self._h11.send_failed()
+                raise HTTPLocalProtocolError(
+                    f"cannot start the next cycle: our side is {ours} and the peer's is {theirs} (both must be DONE)"
+                ) from exc
         self._request_method = None
         self._starved = True
         if self._is_client and self._buffer:
