@@ -172,3 +172,30 @@ def test_readiness_streams_conform_on_other_loops(loop_kind: str) -> None:
 
     with checked_loop(loop_kind) as event_loop:
         runner(event_loop, 60.0)(check_two_way_stream(make_pair, max_cancel_points=30))
+
+
+def test_http_server_and_client_over_rloop(run: Any) -> None:
+    """The layers above streams need nothing more from the loop."""
+    from tidal.http import Client, Request, Response, serve
+
+    async def handler(request: Request) -> Response:
+        body = await request.read()
+
+        async def pieces() -> Any:
+            for index in range(4):
+                yield body[index::4]
+
+        return Response(pieces())
+
+    async def scenario() -> None:
+        server = await serve(handler, "127.0.0.1", 0, access_log=False)
+        try:
+            async with Client() as client:
+                payload = bytes(range(256)) * 1000
+                response = await client.post(f"http://127.0.0.1:{server.port}/", content=payload)
+                assert response.status == 200
+                assert response.content == b"".join(payload[index::4] for index in range(4))
+        finally:
+            await server.aclose()
+
+    run(scenario())
