@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 :class:`DecompressStream` pulls compressed bytes from the wrapped stream and
 hands out decoded bytes.  The engine returns at most ``max_length`` bytes per
-call, so a bomb never materializes: decoded output waits in a buffer of at
-most one engine slice, and the engine is only fed again once that buffer is
-empty.  ``max_output`` and ``max_ratio`` are checked by the engine; hitting
+call, so a bomb never materializes: decoded output waits as the engine's own
+bytes object (one slice at most, handed over by ``receive_some()`` without a
+copy), and the engine is only fed again once it has all been taken.  ``max_output`` and ``max_ratio`` are checked by the engine; hitting
 one raises :class:`StreamLimitExceeded` and breaks the stream.  At the
 wrapped stream's EOF the engine's ``finish()`` rejects truncated input
 (a gzip member cut short is an error, never a silent short read).
@@ -29,7 +29,7 @@ from tidal.protocols.compression import (
     Decompressor,
 )
 
-from ._abc import ByteStream, ConflictGuard, ReceiveStream, SendStream, check_receive_buffer
+from ._abc import ByteStream, ConflictGuard, ReceiveStream, SendStream, check_max_bytes, check_receive_buffer
 from ._errors import StreamBroken, StreamClosed, StreamLimitExceeded
 
 __all__ = ["DecompressStream", "CompressStream"]
@@ -60,7 +60,10 @@ class DecompressStream(ReceiveStream):
         self._max_output = max_output
         self._max_ratio = max_ratio
         self._read_size = read_size
-        self._pending = bytearray()
+        # Decoded bytes not handed out yet: _chunk[_offset:].  Kept as the engine's
+        # own bytes object (no copy into a buffer); receive_some() hands it over whole.
+        self._chunk = b""
+        self._offset = 0
         self._eof = False
         self._closed = False
         self._broken: StreamBroken | None = None
@@ -90,25 +93,45 @@ class DecompressStream(ReceiveStream):
         check_receive_buffer(buffer)
         self._check_usable()
         with self._guard:
-            while not self._pending:
-                if self._eof:
-                    return 0
-                await self._decode_more()
-            count = min(len(buffer), len(self._pending))
-            buffer[:count] = self._pending[:count]
-            del self._pending[:count]
+            if not await self._have_output():
+                return 0
+            start = self._offset
+            count = min(len(buffer), len(self._chunk) - start)
+            buffer[:count] = memoryview(self._chunk)[start : start + count]
+            self._offset = start + count
             return count
 
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Decoded bytes, at most ``max_bytes`` (default: one engine slice, handed over without a copy)."""
+        size = None if max_bytes is None else check_max_bytes(max_bytes)
+        self._check_usable()
+        with self._guard:
+            if not await self._have_output():
+                return b""
+            chunk, start = self._chunk, self._offset
+            end = len(chunk) if size is None else min(len(chunk), start + size)
+            self._offset = end
+            return chunk if start == 0 and end == len(chunk) else chunk[start:end]
+
+    async def _have_output(self) -> bool:
+        """Make sure decoded bytes wait in ``_chunk``; False at the end of the stream."""
+        while self._offset >= len(self._chunk):
+            if self._eof:
+                return False
+            await self._decode_more()
+        return True
+
     async def _decode_more(self) -> None:
-        if self._engine.needs_input:
-            chunk = await self._stream.receive_some(self._read_size)
-            if not chunk:
-                self._engine_step(self._engine.finish)
+        engine = self._engine
+        if engine.needs_input:
+            compressed = await self._stream.receive_some(self._read_size)
+            if not compressed:
+                self._engine_step(engine.finish)
                 self._eof = True
                 return
-            self._pending += self._engine_step(self._engine.feed, chunk)
+            self._chunk, self._offset = self._engine_step(engine.feed, compressed), 0
         else:
-            self._pending += self._engine_step(self._engine.feed, b"")
+            self._chunk, self._offset = self._engine_step(engine.feed, b""), 0
 
     def _engine_step(self, method: object, *args: bytes) -> bytes:
         assert callable(method)
@@ -138,7 +161,7 @@ class DecompressStream(ReceiveStream):
         if self._closed:
             return
         self._closed = True
-        self._pending.clear()
+        self._chunk, self._offset = b"", 0
         await self._stream.aclose()
 
 

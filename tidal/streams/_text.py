@@ -95,8 +95,7 @@ class TextStream(AsyncResource):
         self._stream = stream
         self._errors = errors
         self._newline = newline
-        self._receive_buffer = bytearray(read_size)
-        self._receive_view = memoryview(self._receive_buffer)
+        self._read_size = read_size
         self._closed = False
         self._receive_guard = ConflictGuard("another task is already reading this text stream")
         self._send_guard = ConflictGuard("another task is already writing this text stream")
@@ -319,16 +318,17 @@ class TextStream(AsyncResource):
     async def _receive_text(self) -> tuple[str, bool]:
         """Decode the next chunk of the wrapped stream: ``(text, reached the end)``."""
         await asyncio.sleep(0)  # fairness; see the module docstring
-        # receive_into a buffer kept for the stream's life: no allocation and no
-        # extra copy per chunk, which receive_some() would cost.
-        count = await self._receiver().receive_into(self._receive_buffer)
+        # receive_some(), not receive_into(): decompressing and file streams hand over
+        # the bytes they hold without a copy, and Python's incremental decoders copy
+        # anything that is not bytes (b"" + memoryview) before decoding it.
+        data = await self._receiver().receive_some(self._read_size)
         try:
-            text = self._decoder.decode(self._receive_view[:count], final=not count)
+            text = self._decoder.decode(data, final=not data)
         except InvalidTextError as error:
             self._read_broken = f"the text is not valid {error.encoding}: {error}"
             raise StreamBroken(self._read_broken) from error
-        self._input_ended = not count
-        return text, not count
+        self._input_ended = not data
+        return text, not data
 
     def _receiver(self) -> ReceiveStream:
         stream = self._stream
