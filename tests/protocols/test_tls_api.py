@@ -29,7 +29,7 @@ EXPORTED = {
 }
 
 ENGINE_API = {
-    "client", "server", "receive_data", "data_to_send", "do_handshake", "send",
+    "client", "server", "receive_data", "data_to_send", "bytes_to_send", "do_handshake", "send",
     "send_blocked", "next_event", "read_into", "start_close", "unwrap", "state", "server_side",
     "server_hostname", "alpn_protocol", "tls_version", "cipher", "peer_certificate",
     "peer_certificate_der", "session", "session_reused", "get_channel_binding",

@@ -238,3 +238,12 @@ def test_used_up_input_is_answered_without_asking_openssl() -> None:
     assert client.engine.read_into(bytearray(RECORD)) == 1000 and counter.reads == 2
     assert client.engine.read_into(bytearray(RECORD)) == 0 and counter.reads == 2
     assert client.engine.next_event() is NEED_DATA and counter.reads == 2
+
+
+def test_bytes_to_send_counts_what_data_to_send_returns() -> None:
+    client, _ = connected()
+    assert client.engine.bytes_to_send == 0
+    client.engine.send(b"x" * 100)
+    pending = client.engine.bytes_to_send
+    assert pending > 100
+    assert len(client.engine.data_to_send()) == pending and client.engine.bytes_to_send == 0

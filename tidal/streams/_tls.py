@@ -24,6 +24,13 @@ A sender that has to pump incoming records (renegotiation) may decrypt
 application data; it parks that data in a stash the receiver drains first,
 so no byte is lost or reordered.
 
+The common case costs little (issue 4: a TLS echo must cost no more than
+asyncio's TLS streams): a receive decrypts every record available straight
+into the caller's buffer (``TLSEngine.read_into``), ciphertext is received
+into one reusable buffer, a send is one ``engine.send`` plus one lower
+``send_all`` of the records, and the locks are taken without an ``await``
+when nobody else holds them (:class:`_Baton`), which is nearly always.
+
 Cancellation: a cancelled receive of ciphertext loses nothing (the transport
 stream guarantees it) and the TLS stream stays usable.  A cancelled *send*
 of ciphertext may leave half a record on the wire, so the stream is marked
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from typing import Any
 
 from tidal.protocols.tls import (
@@ -52,8 +60,9 @@ from ._errors import StreamBroken, StreamClosed
 
 __all__ = ["TLSStream"]
 
-# Ciphertext read size: a few maximum-size records per receive.
-_CIPHERTEXT_CHUNK = 65536
+# Ciphertext read size: a 64 KiB message (four full records and their
+# overhead) arrives in one receive, as with asyncio's 256 KiB TLS buffer.
+_CIPHERTEXT_BUFFER_SIZE = 256 * 1024
 #: Seconds aclose() waits to deliver close_notify before closing anyway.
 DEFAULT_CLOSE_TIMEOUT = 5.0
 
@@ -83,9 +92,10 @@ class TLSStream(ByteStream):
         self._ended = False  # the peer's direction ended (close_notify or allowed ragged EOF)
         self._handshake_done = False
         self._handshake_lock = asyncio.Lock()
-        self._outgoing_lock = asyncio.Lock()
-        self._incoming_lock = asyncio.Lock()
+        self._outgoing_lock = _Baton()
+        self._incoming_lock = _Baton()
         self._feeds = 0  # how many times ciphertext was fed to the engine
+        self._ciphertext: memoryview | None = None  # allocated by the first receive
         self._receive_guard = ConflictGuard("another task is already receiving on this TLS stream")
         self._send_guard = ConflictGuard("another task is already sending on this TLS stream")
         self.close_timeout = DEFAULT_CLOSE_TIMEOUT
@@ -202,24 +212,27 @@ class TLSStream(ByteStream):
     async def receive_into(self, buffer: bytearray | memoryview) -> int:
         """Decrypt into ``buffer``; ``0`` once the peer's close_notify arrived."""
         check_receive_buffer(buffer)
-        self._check_usable()
+        if self._closed or self._broken is not None:
+            self._check_usable()
         with self._receive_guard:
-            await self.do_handshake()
+            if not self._handshake_done:
+                await self.do_handshake()
             while True:
                 if self._stash:
                     return self._take_stash(buffer)
                 if self._ended:
                     return 0
                 try:
-                    event = self._next_event(len(buffer))
+                    count = self._read_into(buffer)
+                    if count:
+                        return count
+                    event = self._next_event()  # why there is no data: NEED_DATA, the end ...
                 except StreamBroken:
                     await self._send_alert()
                     raise
-                if isinstance(event, Data):
-                    buffer[: len(event.data)] = event.data
-                    return len(event.data)
                 if event is NEED_DATA:
-                    await self._flush_if_idle()  # e.g. a KeyUpdate reply the engine produced
+                    if self._engine.bytes_to_send:
+                        await self._flush_if_idle()  # e.g. a KeyUpdate reply the engine produced
                     await self._read_more()
 
     def _take_stash(self, buffer: bytearray | memoryview) -> int:
@@ -227,6 +240,13 @@ class TLSStream(ByteStream):
         buffer[:count] = self._stash[:count]
         del self._stash[:count]
         return count
+
+    def _read_into(self, buffer: bytearray | memoryview) -> int:
+        """Decrypt what is available into ``buffer``, errors translated."""
+        try:
+            return self._engine.read_into(buffer)
+        except TLSError as error:
+            raise self._break(f"TLS error: {error}", error) from error
 
     def _next_event(self, max_bytes: int | None = None) -> Any:
         """One engine event, with end-of-stream recorded and errors translated."""
@@ -242,16 +262,21 @@ class TLSStream(ByteStream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Encrypt ``data`` and complete once every record is handed to the transport stream."""
-        self._check_usable()
+        if self._closed or self._broken is not None:
+            self._check_usable()
         with self._send_guard:
             if self._eof_sent:
                 raise StreamClosed("send_eof() was called; this TLS stream cannot send any more")
-            await self.do_handshake()
-            self._check_usable()
+            if not self._handshake_done:
+                await self.do_handshake()
             if not data:
+                self._check_usable()
                 return
             self._check_can_send()
-            self._engine_call(self._engine.send, data)
+            try:
+                self._engine.send(data)
+            except TLSError as error:
+                raise self._break(f"TLS error: {error}", error) from error
             await self._flush()
             while self._engine.send_blocked:  # TLS 1.2 renegotiation: pump the peer's records
                 self._check_can_send()
@@ -301,7 +326,10 @@ class TLSStream(ByteStream):
 
     async def _flush(self) -> None:
         """Send every ciphertext byte the engine produced, in order."""
-        async with self._outgoing_lock:
+        baton = self._outgoing_lock
+        if not baton.try_take():
+            await baton.take()
+        try:
             while data := self._engine.data_to_send():
                 try:
                     await self._transport.send_all(data)
@@ -319,9 +347,12 @@ class TLSStream(ByteStream):
                     while self._engine.data_to_send():
                         pass
                     return
+        finally:
+            baton.release()
 
     def _check_can_send(self) -> None:
-        self._check_usable()
+        if self._closed or self._broken is not None:
+            self._check_usable()
         if self._ended:
             # The engine follows TLS 1.2 here (no TLS 1.3 half-close): once
             # the peer's close_notify arrived, nothing more can be sent.
@@ -332,19 +363,29 @@ class TLSStream(ByteStream):
     async def _read_more(self) -> None:
         """Feed the engine one chunk of ciphertext (``b""`` at the transport's EOF)."""
         feeds_seen = self._feeds
-        async with self._incoming_lock:
+        baton = self._incoming_lock
+        if not baton.try_take():
+            await baton.take()
+        try:
             if self._feeds != feeds_seen:
                 return  # another task fed the engine while we waited
-            self._check_usable()
+            if self._closed or self._broken is not None:
+                self._check_usable()
+            ciphertext = self._ciphertext
+            if ciphertext is None:
+                ciphertext = self._ciphertext = memoryview(bytearray(_CIPHERTEXT_BUFFER_SIZE))
             try:
-                data = await self._transport.receive_some(_CIPHERTEXT_CHUNK)
+                count = await self._transport.receive_into(ciphertext)
             except StreamClosed:
                 self._check_open()
                 raise
             except StreamBroken as error:
                 raise self._break(f"the transport failed: {error}", error) from error
-            self._engine_call(self._engine.receive_data, data)
+            # The engine copies it into its BIO: the buffer is free again at once.
+            self._engine_call(self._engine.receive_data, ciphertext[:count])
             self._feeds += 1
+        finally:
+            baton.release()
 
     # -- state -----------------------------------------------------------------
 
@@ -427,3 +468,55 @@ class TLSStream(ByteStream):
                     await self._transport.send_all(data)
         except (TLSError, StreamBroken, StreamClosed, TimeoutError):
             pass  # the peer is gone or not listening; closing is all that is left
+
+
+class _Baton:
+    """A first-come first-served asyncio lock whose free acquire needs no ``await``.
+
+    ``async with asyncio.Lock()`` runs three coroutines; the stream takes its
+    locks once or twice per message and nearly always finds them free, so
+    :meth:`try_take` answers synchronously and only contention awaits.  On
+    release the baton is handed straight to the first waiter.
+    """
+
+    __slots__ = ("_held", "_waiters")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        """True while some task holds the baton."""
+        return self._held
+
+    def try_take(self) -> bool:
+        """Take the baton if it is free; False (and nothing taken) otherwise."""
+        if self._held:
+            return False
+        self._held = True
+        return True
+
+    async def take(self) -> None:
+        """Wait for the baton, in arrival order; a cancelled wait takes nothing."""
+        if self.try_take():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # it was handed to us just as we were cancelled
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def release(self) -> None:
+        """Hand the baton to the first waiter still waiting, or free it."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # it holds the baton now: _held stays True
+                return
+        self._held = False

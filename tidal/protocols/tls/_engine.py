@@ -197,6 +197,11 @@ class TLSEngine:
         """Take up to ``max_bytes`` (default: all) of the ciphertext to send."""
         return self._outgoing.read(-1 if max_bytes is None else max_bytes)
 
+    @property
+    def bytes_to_send(self) -> int:
+        """How many ciphertext bytes :meth:`data_to_send` would return now."""
+        return self._outgoing.pending
+
     # -- the handshake ---------------------------------------------------------
 
     def do_handshake(self) -> bool:
