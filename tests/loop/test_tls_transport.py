@@ -573,6 +573,54 @@ def serve_one_truncated_record(listener: socket.socket, context: ssl.SSLContext)
         connection.sendall(record[: len(record) // 2])
 
 
+def serve_a_good_then_a_tampered_record(listener: socket.socket, context: ssl.SSLContext) -> None:
+    """A blocking TLS server peer: a good record and a corrupted one in one write."""
+    connection, _ = listener.accept()
+    with connection:
+        connection.settimeout(10.0)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                connection.sendall(outgoing.read())
+                data = connection.recv(65536)
+                if not data:
+                    return
+                incoming.write(data)
+        connection.sendall(outgoing.read())  # the Finished and any tickets
+        tls.write(b"authentic")
+        good = outgoing.read()
+        tls.write(b"tampered")
+        bad = bytearray(outgoing.read())
+        bad[-1] ^= 0xFF  # the AEAD tag no longer matches
+        connection.sendall(good + bytes(bad))
+        while connection.recv(65536):  # until the client gives up
+            pass
+
+
+def test_data_before_a_tampered_record_is_delivered_then_the_error(
+    loop: asyncio.AbstractEventLoop, loop_kind: str, run: Any, server_context: ssl.SSLContext,
+    client_context: ssl.SSLContext,
+) -> None:
+    async def scenario() -> None:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            peer = loop.run_in_executor(None, serve_a_good_then_a_tampered_record, listener, server_context)
+            transport, client = await connect(loop, listener.getsockname()[1], client_context)
+            error = await client.lost
+            await peer
+        assert isinstance(error, ssl.SSLError)
+        assert "eof" not in client.events
+        if loop_kind == "tidal":
+            # Authenticated records before the bad one count (asyncio drops
+            # what it decrypted from the same read).
+            assert client.received == b"authentic"
+
+    run(scenario())
+
+
 PEER_DEADLINE = 10.0  # seconds a blocking test peer waits for the whole exchange
 
 

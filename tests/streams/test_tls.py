@@ -15,6 +15,7 @@ import pytest
 import trustme
 
 from tests.peers import free_port, require_binary
+from tidal.protocols.tls import TLSRemoteError
 from tidal.streams import ByteStream, StreamBroken, TLSStream, open_tcp_stream, serve_tcp
 from tidal.testing import check_two_way_stream, memory_stream_pair
 
@@ -150,6 +151,56 @@ def test_truncated_tls_is_stream_broken(run: Any, server_context: ssl.SSLContext
                 await client.receive_some()
 
     run(scenario_direct())
+
+
+def test_data_before_a_tampered_record_is_received_then_the_error(
+    run: Any, server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    async def scenario() -> None:
+        left, right = memory_stream_pair()
+        client = TLSStream.wrap(left, client_context, server_hostname="localhost")
+        server = TLSStream.wrap(right, server_context, server_side=True)
+        async with client, server:
+            await asyncio.gather(client.do_handshake(), server.do_handshake())
+            engine = server.get_extra_info("tls_engine")
+            engine.send(b"authentic")
+            good = engine.data_to_send()
+            engine.send(b"tampered")
+            bad = bytearray(engine.data_to_send())
+            bad[-1] ^= 0xFF  # the AEAD tag no longer matches
+            await right.send_all(good + bytes(bad))  # both records in one receive
+            buffer = bytearray(65536)
+            assert await client.receive_into(buffer) == 9 and buffer[:9] == b"authentic"
+            with pytest.raises(StreamBroken, match="integrity check") as caught:
+                await client.receive_into(buffer)
+            assert isinstance(caught.value.__cause__, TLSRemoteError)
+            with pytest.raises(StreamBroken):  # and it stays broken
+                await client.receive_into(buffer)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("buffer_size", [7, 1000, 20000, 70000])
+def test_any_receive_buffer_size_gets_every_byte_in_order(
+    run: Any, server_context: ssl.SSLContext, client_context: ssl.SSLContext, buffer_size: int
+) -> None:
+    async def scenario() -> None:
+        client, server = await tls_pair_maker(tcp_pair, server_context, client_context)()
+        message = bytes(range(256)) * 1024  # 256 KiB: sixteen full records
+        received = bytearray()
+        buffer = bytearray(buffer_size)
+
+        async def receive_all() -> None:
+            while len(received) < len(message):
+                count = await client.receive_into(buffer)
+                assert 0 < count <= buffer_size
+                received.extend(buffer[:count])
+
+        async with client, server:
+            await asyncio.gather(server.send_all(message), receive_all())
+        assert received == message
+
+    run(scenario())
 
 
 def test_ragged_eof_allowed_when_asked(run: Any, server_context: ssl.SSLContext, client_context: ssl.SSLContext) -> None:
