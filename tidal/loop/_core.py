@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import heapq
 import logging
 import os
@@ -33,7 +34,7 @@ import time
 import traceback
 import warnings
 import weakref
-from asyncio import events
+from asyncio import events, format_helpers
 from collections.abc import Callable, Coroutine, Generator
 from contextvars import Context
 from typing import Any, TypeVar, TypeVarTuple, Unpack
@@ -69,6 +70,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._scheduled: list[Any] = []  # a heap of asyncio TimerHandles
         self._timer_cancelled_count = 0
         self._io = IoRegistry(self._poller, self._ready)
+        self._idle = self._io.idle  # checked once per iteration: a sweep is rarely needed
         self._waker = Waker()
         self._io.add_internal(self._waker.fileno(), self._waker.drain)
         self._stopping = False
@@ -115,7 +117,16 @@ class LoopCore(asyncio.AbstractEventLoop):
             if handle._source_traceback:
                 del handle._source_traceback[-1]
         else:
-            handle = asyncio.Handle(callback, args, self, context)
+            # Handle.__init__ inlined (what it does outside debug mode): no
+            # Python frame and no get_debug() call per task wakeup.
+            handle = _new_handle(_Handle)
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._loop = self
+            handle._source_traceback = None
+            handle._repr = None
+            handle._context = _copy_context() if context is None else context
         self._ready.append(handle)
         return handle  # type: ignore[no-any-return]
 
@@ -323,9 +334,11 @@ class LoopCore(asyncio.AbstractEventLoop):
 
     def _run_once(self, max_wait: float | None) -> None:
         """One iteration; see the module docstring."""
-        self._io.sweep()
-        scheduled = self._scheduled
-        self._purge_cancelled_timers()
+        if self._idle:
+            self._io.sweep()
+        if self._scheduled:
+            self._purge_cancelled_timers()
+        scheduled = self._scheduled  # after the purge: it may rebuild the heap
         if self._ready or self._stopping:
             timeout: float | None = 0.0
         elif scheduled:
@@ -342,13 +355,22 @@ class LoopCore(asyncio.AbstractEventLoop):
         if self._debug:
             self._run_ready_debug()
             return
-        # Hot loop: names bound to locals on purpose.
+        # Hot loop: names bound to locals on purpose, and Handle._run()
+        # inlined (one Python frame less per callback); errors take the
+        # same report Handle._run() would make.
         ready = self._ready
         popleft = ready.popleft
         for _ in range(len(ready)):
             handle = popleft()
-            if not handle._cancelled:
-                handle._run()
+            if handle._cancelled:
+                continue
+            try:
+                handle._context.run(handle._callback, *handle._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                _report_callback_error(handle, exc)
+        handle = None  # no reference to the last callback between iterations
 
     def _purge_cancelled_timers(self) -> None:
         scheduled = self._scheduled
@@ -581,6 +603,20 @@ class LoopCore(asyncio.AbstractEventLoop):
                         "asyncgen": agen,
                     }
                 )
+
+
+_Handle = asyncio.Handle
+_new_handle = object.__new__
+_copy_context = contextvars.copy_context
+
+
+def _report_callback_error(handle: Any, exc: BaseException) -> None:
+    """What ``Handle._run()`` reports when its callback raises."""
+    callback = format_helpers._format_callback_source(handle._callback, handle._args)
+    context = {"message": f"Exception in callback {callback}", "exception": exc, "handle": handle}
+    if handle._source_traceback:
+        context["source_traceback"] = handle._source_traceback
+    handle._loop.call_exception_handler(context)
 
 
 def _stop_loop_when_done(future: asyncio.Future[Any]) -> None:

@@ -56,7 +56,7 @@ def fileobj_to_fd(fileobj: Any) -> int:
 class FdRecord:
     """Everything the loop knows about one watched fd."""
 
-    __slots__ = ("fd", "owner", "armed", "reader", "writer", "read_ops", "write_ops", "internal")
+    __slots__ = ("fd", "owner", "armed", "reader", "writer", "read_ops", "write_ops", "internal", "read_drained")
 
     def __init__(self, fd: int, owner: object) -> None:
         self.fd = fd
@@ -67,6 +67,9 @@ class FdRecord:
         self.read_ops: deque[Operation] = deque()
         self.write_ops: deque[Operation] = deque()
         self.internal: Any = None  # loop-owned fds (wakeup, signals): called directly
+        # A receive got fewer bytes than it asked for, and the poller has not
+        # reported the fd readable since: the next receive skips its first try.
+        self.read_drained = False
 
     def wanted(self) -> int:
         """The interest mask this record needs right now."""
@@ -84,6 +87,8 @@ class IoRegistry:
         self._ready = ready
         self._records: dict[int, FdRecord] = {}
         self._idle: set[FdRecord] = set()
+        self.idle = self._idle  # read-only view for the loop: "is a sweep due?"
+        self.records = self._records  # read-only view for the loop's hot paths
 
     def __len__(self) -> int:
         return len(self._records)
@@ -158,14 +163,25 @@ class IoRegistry:
 
     # -- operations ----------------------------------------------------------
 
-    def submit_read(self, fd: int, owner: object, operation: Operation) -> None:
-        """Queue a read-side operation that just got EAGAIN."""
+    def submit_read(self, fd: int, owner: object, operation: Operation) -> FdRecord:
+        """Queue a read-side operation that just got EAGAIN (or skipped its try); returns the fd's record."""
         record = self._records.get(fd)
         if record is None or record.owner is not owner:
             record = self._record(fd, owner)
         record.read_ops.append(operation)
         if not record.armed & READ:
             self._arm_for(record, record.read_ops)
+        return record
+
+    def known_drained(self, fd: int, owner: object) -> bool:
+        """True when a receive on ``fd`` would most likely get EAGAIN (see FdRecord.read_drained).
+
+        Only a hint: skipping the syscall is always safe because the read
+        interest stays armed and readiness is level-triggered, so data that
+        did arrive meanwhile completes the queued operation at the next poll.
+        """
+        record = self._records.get(fd)
+        return record is not None and record.read_drained and record.owner is owner
 
     def submit_write(self, fd: int, owner: object, operation: Operation) -> None:
         """Queue a write-side operation that just got EAGAIN."""
@@ -188,61 +204,72 @@ class IoRegistry:
 
     def dispatch(self, events: list[tuple[int, int]]) -> None:
         """Complete queued operations and schedule callbacks for ready fds."""
+        # Runs once per ready fd: names bound to locals and the completion
+        # loop inlined on purpose.
         records = self._records
-        ready_append = self._ready.append  # local binding: runs once per event
+        ready_append = self._ready.append
+        idle_add = self._idle.add
         for fd, mask in events:
             record = records.get(fd)
             if record is None:
                 continue  # unregistered earlier in this same batch
             if mask & WAKES_READ:
+                record.read_drained = False
                 if record.internal is not None:
                     record.internal()
-                if record.read_ops:
-                    self._complete(record, record.read_ops)
+                queue = record.read_ops
+                while queue:
+                    operation = queue[0]
+                    # a done future: cancelled while waiting, just drop it
+                    if not operation.future.done() and not operation.attempt():
+                        break
+                    queue.popleft()
                 reader = record.reader
                 if reader is not None:
                     if reader._cancelled:
                         record.reader = None
-                        self._idle.add(record)
+                        idle_add(record)
                     else:
                         ready_append(reader)
-                elif not record.read_ops and record.internal is None:
-                    self._idle.add(record)
+                elif not queue and record.internal is None:
+                    idle_add(record)
             if mask & WAKES_WRITE:
-                if record.write_ops:
-                    self._complete(record, record.write_ops)
+                queue = record.write_ops
+                while queue:
+                    operation = queue[0]
+                    if not operation.future.done() and not operation.attempt():
+                        break
+                    queue.popleft()
                 writer = record.writer
                 if writer is not None:
                     if writer._cancelled:
                         record.writer = None
-                        self._idle.add(record)
+                        idle_add(record)
                     else:
                         ready_append(writer)
-                elif not record.write_ops:
-                    self._idle.add(record)
-
-    def _complete(self, record: FdRecord, queue: deque[Operation]) -> None:
-        while queue:
-            operation = queue[0]
-            if operation.future.done():  # cancelled while waiting
-                queue.popleft()
-                continue
-            if not operation.attempt():
-                return
-            queue.popleft()
-        self._idle.add(record)
+                elif not queue:
+                    idle_add(record)
 
     def sweep(self) -> None:
         """Drop the interests of records that went idle; called before blocking."""
-        idle = self._idle
-        if idle:
-            records = self._records
-            for record in idle:
-                if records.get(record.fd) is record:
-                    _prune_cancelled(record.read_ops)
-                    _prune_cancelled(record.write_ops)
-                    self._update(record)
-            idle.clear()
+        records = self._records
+        for record in self._idle:
+            if records.get(record.fd) is not record:
+                continue
+            read_ops = record.read_ops
+            while read_ops and read_ops[0].future.done():
+                read_ops.popleft()
+            write_ops = record.write_ops
+            while write_ops and write_ops[0].future.done():
+                write_ops.popleft()
+            # Usually a receive loop queued its next operation already and the
+            # interest stays as armed: checked inline, without a call.
+            wanted = READ if (read_ops or record.reader is not None or record.internal is not None) else 0
+            if write_ops or record.writer is not None:
+                wanted |= WRITE
+            if not wanted or wanted != record.armed:
+                self._update(record)
+        self._idle.clear()
 
     # -- registration --------------------------------------------------------
 
@@ -254,6 +281,7 @@ class IoRegistry:
             # Possibly a reused fd number: the cached mask may describe a closed
             # file the kernel already forgot, so the next update must hit the poller.
             record.owner = owner
+            record.read_drained = False
             self._rearm(record)
         return record
 
@@ -274,6 +302,8 @@ class IoRegistry:
         self._set_mask(record, wanted, record.armed)
 
     def _set_mask(self, record: FdRecord, mask: int, armed: int) -> None:
+        if not mask & READ:
+            record.read_drained = False  # a hint is only kept while readiness is watched
         poller = self._poller
         if armed:
             try:
@@ -310,7 +340,3 @@ class IoRegistry:
             self._forget(record)
         self._idle.clear()
 
-
-def _prune_cancelled(queue: deque[Operation]) -> None:
-    while queue and queue[0].future.done():
-        queue.popleft()

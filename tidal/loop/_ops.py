@@ -77,6 +77,11 @@ class WaitReadable(Operation):
 
     __slots__ = ()
 
+    def attempt(self) -> bool:
+        """Readable: complete at once (no syscall, so nothing can fail)."""
+        self.future.set_result(None)
+        return True
+
     def perform(self) -> Any:
         """Readable: nothing to do."""
         return None

@@ -31,10 +31,10 @@ class EpollPoller:
         self.register = self._epoll.register
         self.modify = self._epoll.modify
         self.unregister = self._epoll.unregister
-
-    def poll(self, timeout: float | None) -> list[tuple[int, int]]:
-        """Wait up to ``timeout`` seconds (None: forever) for ready fds."""
-        return self._epoll.poll(-1 if timeout is None else timeout)
+        # epoll.poll takes the same timeout (seconds, None: forever): no
+        # Python frame between the loop and the kernel on each iteration.
+        # ``poll(timeout)`` waits up to ``timeout`` seconds (None: forever).
+        self.poll = self._epoll.poll
 
     def fileno(self) -> int:
         """The epoll fd: it polls readable whenever a watched fd is ready."""

@@ -34,6 +34,7 @@ from tidal.loop._signals import SignalLoop
 __all__ = ["SocketLoop"]
 
 _SSLSocket = ssl.SSLSocket
+_new_operation = object.__new__
 _Future = asyncio.Future
 _SENDFILE_FALLBACK_CHUNK = 256 * 1024
 _UNBOUNDED = 2**62
@@ -64,13 +65,29 @@ class SocketLoop(SignalLoop):
         # Hot path: the socket checks are inlined.
         if self._debug or isinstance(sock, _SSLSocket):
             self._check_socket(sock)
-        try:
-            return sock.recv_into(buf)
-        except (BlockingIOError, InterruptedError):
-            pass
+        fd = sock.fileno()
+        io = self._io
+        # A failed try costs more than the receive itself (the interpreter
+        # builds a BlockingIOError), so it is skipped while the fd is known
+        # to be drained; IoRegistry.known_drained (inlined here) says why
+        # that is safe.
+        record = io.records.get(fd)
+        if record is None or not record.read_drained or record.owner is not sock:
+            try:
+                return sock.recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                pass
         future: asyncio.Future[int] = _Future(loop=self)
-        self._io.submit_read(sock.fileno(), sock, RecvInto(future, sock, buf, 0))
-        return await future
+        operation = _new_operation(RecvInto)  # RecvInto(future, sock, buf, 0) without the __init__ calls
+        operation.future = future
+        operation.sock = sock
+        operation.buffer = buf
+        operation.nbytes = 0
+        record = io.submit_read(fd, sock, operation)
+        received = await future
+        if received and received < (buf.nbytes if type(buf) is memoryview else len(buf)):
+            record.read_drained = True  # a short read: the kernel had no more
+        return received
 
     def sock_wait_readable(self, sock: socket.socket) -> asyncio.Future[None]:
         """A future resolved when ``sock`` is readable; nothing is read (tidal extension).
@@ -82,8 +99,34 @@ class SocketLoop(SignalLoop):
         state.  Cancel the future to stop waiting.
         """
         future: asyncio.Future[None] = _Future(loop=self)
-        self._io.submit_read(sock.fileno(), sock, WaitReadable(future, sock))
+        operation = _new_operation(WaitReadable)  # WaitReadable(future, sock), hot path: no __init__ calls
+        operation.future = future
+        operation.sock = sock
+        self._io.submit_read(sock.fileno(), sock, operation)
         return future
+
+    def sock_try_recv_into(self, sock: socket.socket, buf: Any) -> int | None:
+        """Receive into ``buf`` now if data may be there; None means "wait for readability" (tidal extension).
+
+        The partner of :meth:`sock_wait_readable` for callers that make the
+        syscall themselves: returns the byte count (0 at EOF) or None on
+        EAGAIN, and remembers a short read so that the next call skips a
+        syscall that would most likely fail (a failed try costs more than a
+        receive: the interpreter builds a ``BlockingIOError``).  Any other
+        ``OSError`` propagates.
+        """
+        record = self._io.records.get(sock.fileno())
+        if record is not None and record.read_drained and record.owner is sock:
+            return None
+        try:
+            received: int = sock.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            if record is not None and record.owner is sock:
+                record.read_drained = True
+            return None
+        if record is not None and received and received < len(buf) and record.owner is sock:
+            record.read_drained = True  # a short read: the kernel had no more
+        return received
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive one datagram of at most ``bufsize`` bytes and its source address."""

@@ -433,7 +433,9 @@ class StreamTransport(SocketTransportBase):
     # -- writing -------------------------------------------------------------
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``: straight to the kernel when possible, else buffered."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
+        # Hot path (one call per message): the common case -- bytes, nothing
+        # buffered, the kernel takes everything -- is one send() and no call.
+        if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if self._eof:
             raise RuntimeError("Cannot call write() after write_eof()")
@@ -445,8 +447,14 @@ class StreamTransport(SocketTransportBase):
             self._count_write_after_loss()
             return
         if not self._buffer:
-            sent = self._try_send(data)
-            if sent < 0:
+            try:
+                sent = self._sock.send(data)  # type: ignore[union-attr]  # None only once _conn_lost is set
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on socket transport")
                 return
             if sent == len(data):
                 return
@@ -454,19 +462,6 @@ class StreamTransport(SocketTransportBase):
             self._register_writer()
         self._buffer += data
         self._maybe_pause_protocol()
-
-    def _try_send(self, data: BytesLike) -> int:
-        """Bytes the kernel took now; -1 after a fatal error was handled."""
-        assert self._sock is not None
-        try:
-            return self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return 0
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, "Fatal write error on socket transport")
-            return -1
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         """Write every buffer in ``list_of_data``, in order, as one write."""
