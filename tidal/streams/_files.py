@@ -437,7 +437,7 @@ def open(  # noqa: A001  (tidal.open mirrors the builtin on purpose)
             source = DecompressStream(raw, compression, max_output=max_output, max_ratio=max_ratio, read_size=read_size)
         if not text:
             return source
-        return TextStream(source, encoding, errors, newline, max_line_length=max_line_length)
+        return TextStream(source, encoding, errors, newline, max_line_length=max_line_length, read_size=read_size)
     sink: SendStream = raw
     if compression is not None:
         sink = CompressStream(raw, compression, level=level, flush_each_send=False)
