@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import struct
 import tempfile
 from typing import Any
 
@@ -338,6 +339,173 @@ def test_sock_wait_readable_reads_nothing_and_keeps_its_registration() -> None:
             await loop.sock_wait_readable(left)  # type: ignore[attr-defined]
             assert left.recv(100) == b"%d" % index
         assert calls == [], calls  # steady state: no epoll_ctl at all
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        left.close()
+        right.close()
+        loop.close()
+
+
+class CountingSocket(socket.socket):
+    """A socket that counts its recv_into() syscalls (socket.socket has no room for instance attributes)."""
+
+    receives = 0
+
+    def recv_into(self, *args: Any) -> int:
+        type(self).receives += 1
+        return super().recv_into(*args)
+
+
+def counting_pair() -> tuple[CountingSocket, socket.socket]:
+    plain, right = socket.socketpair()
+    left = CountingSocket(fileno=plain.detach())
+    left.setblocking(False)
+    right.setblocking(False)
+    CountingSocket.receives = 0
+    return left, right
+
+
+def test_sock_recv_into_after_a_short_read_still_sees_later_data(loop: asyncio.AbstractEventLoop, run: Any) -> None:
+    # After a short read tidal's loop skips the syscall of the next receive
+    # (it would most likely fail); data that arrived meanwhile must still be
+    # delivered, by the level-triggered registration, on every loop.
+    left, right = socket_pair()
+    with left, right:
+        buffer = bytearray(100)
+
+        async def main() -> None:
+            for index in range(5):
+                pending = loop.create_task(loop.sock_recv_into(left, buffer))
+                await asyncio.sleep(0)  # the receive waits: the socket is empty
+                right.send(b"first %d" % index)
+                assert await pending == 7  # a short read
+                right.send(b"second")  # arrives before the next receive asks
+                assert await loop.sock_recv_into(left, buffer) == 6
+                assert bytes(buffer[:6]) == b"second"
+
+        run(main())
+
+
+def test_sock_recv_into_skips_the_failing_try_after_a_short_read() -> None:
+    import tidal.loop
+
+    loop = tidal.loop.new_event_loop()
+    left, right = counting_pair()
+    buffer = bytearray(100)
+    seen: list[int] = []
+
+    async def receive_loop() -> bytes:
+        # A receive loop: the next receive is asked for in the same iteration
+        # that completed the previous one, as echo servers and streams do.
+        assert await loop.sock_recv_into(left, buffer) == 5
+        seen.append(CountingSocket.receives)
+        count = await loop.sock_recv_into(left, buffer)
+        return bytes(buffer[:count])
+
+    async def main() -> None:
+        task = loop.create_task(receive_loop())
+        await asyncio.sleep(0)
+        assert CountingSocket.receives == 1  # tried once: EAGAIN, then queued
+        right.send(b"short")
+        while not seen:
+            await asyncio.sleep(0)
+        assert seen == [2]  # the first receive completed on the readiness event
+        assert CountingSocket.receives == 2  # the second one made no syscall: known drained
+        right.send(b"next")
+        assert await task == b"next"
+        assert CountingSocket.receives == 3
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        left.close()
+        right.close()
+        loop.close()
+
+
+def test_sock_try_recv_into_reports_data_eof_and_waits() -> None:
+    import tidal.loop
+
+    loop = tidal.loop.new_event_loop()
+    left, right = counting_pair()
+    buffer = bytearray(8)
+
+    async def send_soon(data: bytes) -> None:
+        await asyncio.sleep(0)
+        right.send(data)
+
+    async def main() -> None:
+        try_receive = loop.sock_try_recv_into  # type: ignore[attr-defined]
+        assert try_receive(left, buffer) is None  # EAGAIN
+        right.send(b"0123456789")
+        assert try_receive(left, buffer) == 8  # a full buffer: more may be there
+        assert try_receive(left, buffer) == 2
+        sender = loop.create_task(send_soon(b"abc"))
+        before = CountingSocket.receives
+        await loop.sock_wait_readable(left)  # type: ignore[attr-defined]
+        assert CountingSocket.receives == before  # the wait made no syscall
+        assert try_receive(left, buffer) == 3 and bytes(buffer[:3]) == b"abc"
+        # a short read while the fd is watched: the next try is answered
+        # without a syscall (the readiness event will say when to try again)
+        assert try_receive(left, buffer) is None
+        assert CountingSocket.receives == before + 1
+        await sender
+        right.shutdown(socket.SHUT_WR)
+        await loop.sock_wait_readable(left)  # type: ignore[attr-defined]
+        assert try_receive(left, buffer) == 0  # EOF
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        left.close()
+        right.close()
+        loop.close()
+
+
+def test_sock_try_recv_into_raises_other_errors() -> None:
+    import tidal.loop
+
+    loop = tidal.loop.new_event_loop()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    server.setblocking(False)
+    # SO_LINGER with a zero timeout: close() sends a reset, not a FIN
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+
+    async def main() -> None:
+        await loop.sock_wait_readable(server)  # type: ignore[attr-defined]
+        with pytest.raises(ConnectionResetError):
+            loop.sock_try_recv_into(server, bytearray(8))  # type: ignore[attr-defined]
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        server.close()
+        loop.close()
+
+
+def test_readiness_waiters_all_wake_and_a_cancelled_one_drops_the_interest() -> None:
+    import tidal.loop
+
+    loop = tidal.loop.new_event_loop()
+    left, right = socket_pair()
+
+    async def main() -> None:
+        first = loop.sock_wait_readable(left)  # type: ignore[attr-defined]
+        second = loop.sock_wait_readable(left)  # type: ignore[attr-defined]
+        right.send(b"x")
+        assert await first is None and await second is None
+        assert left.recv(10) == b"x"
+        abandoned = loop.sock_wait_readable(left)  # type: ignore[attr-defined]
+        abandoned.cancel()
+        right.send(b"y")  # nobody waits any more: the registration goes away
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert left.fileno() not in loop._io  # type: ignore[attr-defined]
 
     try:
         loop.run_until_complete(main())

@@ -322,3 +322,60 @@ def test_debug_mode_rejects_coroutines_as_callbacks(loop: asyncio.AbstractEventL
     loop.set_debug(True)
     with pytest.raises(TypeError):
         loop.call_soon(coroutine_function)  # type: ignore[arg-type]
+
+
+def test_call_soon_handles_are_complete_asyncio_handles(loop: asyncio.AbstractEventLoop) -> None:
+    # tidal builds call_soon's handles without Handle.__init__ (hot path):
+    # they must be indistinguishable from the ones asyncio builds.
+    context = contextvars.copy_context()
+    handle = loop.call_soon(print, "a", context=context)
+    reference = asyncio.Handle(print, ("a",), loop, context)
+    assert type(handle) is asyncio.Handle
+    for name in asyncio.Handle.__slots__:
+        if name != "__weakref__":
+            assert getattr(handle, name) == getattr(reference, name), name
+    assert repr(handle) == repr(reference)
+    assert not handle.cancelled()
+    implicit = loop.call_soon(print)
+    assert isinstance(implicit._context, contextvars.Context)  # type: ignore[attr-defined]  # a copy, as asyncio makes
+    handle.cancel()
+    implicit.cancel()
+    assert handle.cancelled()
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+def test_callback_error_report_matches_asyncio(
+    loop: asyncio.AbstractEventLoop, loop_errors: list[dict[str, Any]]
+) -> None:
+    def broken(value: int) -> None:
+        raise KeyError(value)
+
+    handle = loop.call_soon(broken, 7)
+    timer = loop.call_later(0, broken, 8)
+    loop.call_later(0.001, loop.stop)
+    loop.run_forever()
+    describe = asyncio.format_helpers._format_callback_source  # type: ignore[attr-defined]  # what asyncio prints
+    assert [context["message"] for context in loop_errors] == [
+        f"Exception in callback {describe(broken, (7,))}",
+        f"Exception in callback {describe(broken, (8,))}",
+    ]
+    assert [context["handle"] for context in loop_errors] == [handle, timer]
+    assert all(isinstance(context["exception"], KeyError) for context in loop_errors)
+    loop_errors.clear()
+
+
+def test_system_exit_from_a_callback_leaves_the_rest_queued(loop: asyncio.AbstractEventLoop) -> None:
+    ran: list[str] = []
+
+    def leave() -> None:
+        raise SystemExit(3)
+
+    loop.call_soon(leave)
+    loop.call_soon(ran.append, "after")
+    with pytest.raises(SystemExit):
+        loop.run_forever()
+    assert ran == []
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert ran == ["after"]

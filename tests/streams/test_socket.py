@@ -20,6 +20,7 @@ from tidal.streams import (
     open_unix_stream,
     serve_tcp,
     serve_unix,
+    wrap_socket,
 )
 from tidal.streams._connect import happy_eyeballs_connect, interleave_families
 from tidal.testing import check_two_way_stream
@@ -281,3 +282,47 @@ def test_socket_stream_is_exported_type(run: Any) -> None:
             assert isinstance(client, SocketStream) and isinstance(server, SocketStream)
 
     run(scenario())
+
+
+class _CountingSocket(socket.socket):
+    """Counts recv_into() syscalls (socket.socket has no room for instance attributes)."""
+
+    receives = 0
+
+    def recv_into(self, *args: Any) -> int:
+        type(self).receives += 1
+        return super().recv_into(*args)
+
+
+def test_receive_loop_makes_one_syscall_per_message_on_tidal(run: Any, loop_kind: str) -> None:
+    # On tidal's loop a receive after a short read waits for readiness
+    # without first trying a recv_into() bound to fail (the interpreter would
+    # build a BlockingIOError for it): an echo-style loop makes exactly one
+    # recv_into() per message.  Elsewhere only the bytes are checked.
+    async def main() -> None:
+        plain, peer = socket.socketpair()
+        counting = _CountingSocket(fileno=plain.detach())
+        _CountingSocket.receives = 0
+        stream = await wrap_socket(counting)
+        peer_stream = await wrap_socket(peer)
+        buffer = bytearray(1024)
+        try:
+
+            async def echo() -> None:
+                while count := await stream.receive_into(buffer):
+                    await stream.send_all(memoryview(buffer)[:count])
+
+            server = asyncio.ensure_future(echo())
+            for index in range(20):
+                message = b"message %d" % index
+                await peer_stream.send_all(message)
+                assert await peer_stream.receive_some(1024) == message
+            await peer_stream.send_eof()
+            await server
+            if loop_kind == "tidal":
+                assert _CountingSocket.receives == 20 + 1 + 1  # the first try, 20 messages, EOF
+        finally:
+            await stream.aclose()
+            await peer_stream.aclose()
+
+    run(main())

@@ -56,7 +56,18 @@ def fileobj_to_fd(fileobj: Any) -> int:
 class FdRecord:
     """Everything the loop knows about one watched fd."""
 
-    __slots__ = ("fd", "owner", "armed", "reader", "writer", "read_ops", "write_ops", "internal", "read_drained")
+    __slots__ = (
+        "fd",
+        "owner",
+        "armed",
+        "reader",
+        "writer",
+        "read_ops",
+        "write_ops",
+        "read_waiters",
+        "internal",
+        "read_drained",
+    )
 
     def __init__(self, fd: int, owner: object) -> None:
         self.fd = fd
@@ -65,6 +76,9 @@ class FdRecord:
         self.reader: asyncio.Handle | None = None
         self.writer: asyncio.Handle | None = None
         self.read_ops: deque[Operation] = deque()
+        # Futures resolved (with None) when the fd reports readable: readiness
+        # waits that make no syscall of their own (loop.sock_wait_readable).
+        self.read_waiters: list[asyncio.Future[None]] = []
         self.write_ops: deque[Operation] = deque()
         self.internal: Any = None  # loop-owned fds (wakeup, signals): called directly
         # A receive got fewer bytes than it asked for, and the poller has not
@@ -73,7 +87,7 @@ class FdRecord:
 
     def wanted(self) -> int:
         """The interest mask this record needs right now."""
-        mask = READ if (self.reader is not None or self.read_ops or self.internal is not None) else 0
+        mask = READ if (self.reader is not None or self.read_ops or self.read_waiters or self.internal is not None) else 0
         if self.writer is not None or self.write_ops:
             mask |= WRITE
         return mask
@@ -173,6 +187,21 @@ class IoRegistry:
             self._arm_for(record, record.read_ops)
         return record
 
+    def add_read_waiter(self, fd: int, owner: object, waiter: asyncio.Future[None]) -> None:
+        """Resolve ``waiter`` the next time ``fd`` reports readable (cancelling it stops the wait)."""
+        record = self._records.get(fd)
+        if record is None or record.owner is not owner:
+            record = self._record(fd, owner)
+        waiters = record.read_waiters
+        waiters.append(waiter)
+        if not record.armed & READ:
+            try:
+                self._update(record)
+            except BaseException:
+                waiters.pop()
+                self._drop_if_unused(record)
+                raise
+
     def known_drained(self, fd: int, owner: object) -> bool:
         """True when a receive on ``fd`` would most likely get EAGAIN (see FdRecord.read_drained).
 
@@ -224,6 +253,12 @@ class IoRegistry:
                     if not operation.future.done() and not operation.attempt():
                         break
                     queue.popleft()
+                waiters = record.read_waiters
+                if waiters:
+                    for waiter in waiters:  # set_result only schedules: the list cannot change here
+                        if not waiter.done():
+                            waiter.set_result(None)
+                    waiters.clear()
                 reader = record.reader
                 if reader is not None:
                     if reader._cancelled:
@@ -259,12 +294,15 @@ class IoRegistry:
             read_ops = record.read_ops
             while read_ops and read_ops[0].future.done():
                 read_ops.popleft()
+            read_waiters = record.read_waiters
+            if read_waiters and read_waiters[0].done():  # a cancelled wait; the list is short
+                read_waiters[:] = [waiter for waiter in read_waiters if not waiter.done()]
             write_ops = record.write_ops
             while write_ops and write_ops[0].future.done():
                 write_ops.popleft()
             # Usually a receive loop queued its next operation already and the
             # interest stays as armed: checked inline, without a call.
-            wanted = READ if (read_ops or record.reader is not None or record.internal is not None) else 0
+            wanted = READ if (read_ops or read_waiters or record.reader is not None or record.internal is not None) else 0
             if write_ops or record.writer is not None:
                 wanted |= WRITE
             if not wanted or wanted != record.armed:
@@ -336,6 +374,7 @@ class IoRegistry:
         for record in list(self._records.values()):
             record.reader = record.writer = record.internal = None
             record.read_ops.clear()
+            record.read_waiters.clear()
             record.write_ops.clear()
             self._forget(record)
         self._idle.clear()

@@ -30,7 +30,6 @@ __all__ = [
     "Accept",
     "Connect",
     "SendFile",
-    "WaitReadable",
 ]
 
 
@@ -66,25 +65,6 @@ class Operation:
 
 # Returned by perform() of operations that made progress but are not finished.
 _NOT_DONE: Any = object()
-
-
-class WaitReadable(Operation):
-    """No syscall: completes (with ``None``) as soon as the fd reports readable.
-
-    For callers that make the syscall themselves once resumed, so that a
-    cancellation between completion and resumption loses no data.
-    """
-
-    __slots__ = ()
-
-    def attempt(self) -> bool:
-        """Readable: complete at once (no syscall, so nothing can fail)."""
-        self.future.set_result(None)
-        return True
-
-    def perform(self) -> Any:
-        """Readable: nothing to do."""
-        return None
 
 
 class Recv(Operation):

@@ -27,8 +27,8 @@ from tidal.loop._ops import (
     SendAll,
     SendFile,
     SendTo,
-    WaitReadable,
 )
+from tidal.loop._poller import READ
 from tidal.loop._signals import SignalLoop
 
 __all__ = ["SocketLoop"]
@@ -83,7 +83,10 @@ class SocketLoop(SignalLoop):
         operation.sock = sock
         operation.buffer = buf
         operation.nbytes = 0
-        record = io.submit_read(fd, sock, operation)
+        if record is not None and record.owner is sock and record.armed & READ:
+            record.read_ops.append(operation)  # the steady state of submit_read, inlined
+        else:
+            record = io.submit_read(fd, sock, operation)
         received = await future
         if received and received < (buf.nbytes if type(buf) is memoryview else len(buf)):
             record.read_drained = True  # a short read: the kernel had no more
@@ -99,10 +102,12 @@ class SocketLoop(SignalLoop):
         state.  Cancel the future to stop waiting.
         """
         future: asyncio.Future[None] = _Future(loop=self)
-        operation = _new_operation(WaitReadable)  # WaitReadable(future, sock), hot path: no __init__ calls
-        operation.future = future
-        operation.sock = sock
-        self._io.submit_read(sock.fileno(), sock, operation)
+        fd = sock.fileno()
+        record = self._io.records.get(fd)
+        if record is not None and record.owner is sock and record.armed & READ:
+            record.read_waiters.append(future)  # the steady state, inlined: the interest is armed already
+        else:
+            self._io.add_read_waiter(fd, sock, future)
         return future
 
     def sock_try_recv_into(self, sock: socket.socket, buf: Any) -> int | None:

@@ -34,10 +34,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import weakref
+from collections.abc import Callable
 from typing import Any, cast
 
 from ._abc import DEFAULT_RECEIVE_SIZE, ByteStream, ConflictGuard, check_max_bytes, check_receive_buffer
-from ._errors import StreamBroken, StreamClosed
+from ._errors import StreamBroken, StreamBusy, StreamClosed
 from ._interrupt import InterruptibleOperation, wait_interrupted
 
 __all__ = ["SocketStream", "wrap_socket", "uses_completion_ops", "wait_readable", "discard_unread"]
@@ -113,8 +114,8 @@ class SocketStream(ByteStream):
     def __init__(self, sock: socket.socket) -> None:
         self._socket = sock
         self._closed = False
-        self._receive_guard = ConflictGuard("another task is already receiving on this socket stream")
-        self._send_guard = ConflictGuard("another task is already sending on this socket stream")
+        self._receive_guard = ConflictGuard(_RECEIVE_BUSY)
+        self._send_guard = ConflictGuard(_SEND_BUSY)
         self._sockname = _safe_name(sock.getsockname)
         self._peername = _safe_name(sock.getpeername)
 
@@ -197,21 +198,78 @@ def _safe_name(getter: Any) -> Any:
 
 
 class _SockOpsStream(SocketStream):
-    """Completion ops: ``loop.sock_recv_into`` / ``loop.sock_sendall`` (see module docstring)."""
+    """Completion ops: the syscall first, then a readiness wait or ``loop.sock_sendall`` (see module docstring).
+
+    On tidal's loop a receive asks ``loop.sock_try_recv_into``, which skips a
+    syscall bound to fail after a short read, and waits with
+    ``loop.sock_wait_readable``; ``aclose()`` wakes that wait by failing its
+    future with :class:`StreamClosed`.  Elsewhere (tests force this class on
+    every loop) the generic :func:`wait_readable` runs under an
+    :class:`InterruptibleOperation`.  A send tries ``send()`` first and only
+    goes through ``loop.sock_sendall`` for what the kernel did not take.
+    Busy checks are plain flags here: this is the hot path of every socket
+    stream on tidal's loop, and ``with guard:`` costs two calls per operation.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock)
-        self._loop = asyncio.get_running_loop()
-        self._receiving = InterruptibleOperation("the socket stream was closed while receiving")
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._try_receive: Callable[[socket.socket, Any], int | None] | None = getattr(loop, "sock_try_recv_into", None)
+        self._wait_readable: Callable[[socket.socket], asyncio.Future[None]] | None = getattr(
+            loop, "sock_wait_readable", None
+        )
+        self._receive_waiter: asyncio.Future[None] | None = None  # tidal's loop: the pending readiness wait
+        self._receive_busy = False
+        self._send_busy = False
+        self._receiving = InterruptibleOperation(_CLOSED_WHILE_RECEIVING)
         self._sending = InterruptibleOperation("the socket stream was closed while sending")
         self._send_broken: str | None = None
         self._eof_sent = False
 
     async def receive_into(self, buffer: bytearray | memoryview) -> int:
-        """Receive into ``buffer``: the syscall first, a readiness wait only on EAGAIN; ``0`` at EOF."""
+        """Receive into ``buffer``: the syscall first, a readiness wait only when there is nothing; ``0`` at EOF."""
+        if self._closed or self._receive_busy or not len(buffer):
+            self._refuse_receive(buffer)
+        try_receive = self._try_receive
+        if try_receive is None:
+            return await self._receive_with_generic_wait(buffer)
+        sock = self._socket
+        try:
+            count = try_receive(sock, buffer)
+        except OSError as error:
+            raise StreamBroken(f"receiving failed: {error}") from error
+        if count is not None:
+            return count
+        assert self._wait_readable is not None  # tidal's loop has both methods
+        self._receive_busy = True
+        try:
+            while True:
+                waiter = self._receive_waiter = self._wait_readable(sock)
+                try:
+                    await waiter  # a cancellation consumed nothing; aclose() fails it with StreamClosed
+                finally:
+                    self._receive_waiter = None
+                if self._closed:  # closed after the fd became readable, before this task ran
+                    raise StreamClosed(_CLOSED_WHILE_RECEIVING)
+                try:
+                    count = try_receive(sock, buffer)
+                except OSError as error:
+                    raise StreamBroken(f"receiving failed: {error}") from error
+                if count is not None:
+                    return count
+        finally:
+            self._receive_busy = False
+
+    def _refuse_receive(self, buffer: bytearray | memoryview) -> None:
         check_receive_buffer(buffer)
         self._check_open()
-        with self._receive_guard:
+        if self._receive_busy:
+            raise StreamBusy(_RECEIVE_BUSY)
+
+    async def _receive_with_generic_wait(self, buffer: bytearray | memoryview) -> int:
+        self._receive_busy = True
+        try:
             while True:
                 try:
                     return self._socket.recv_into(buffer)
@@ -220,6 +278,8 @@ class _SockOpsStream(SocketStream):
                 except OSError as error:
                     raise StreamBroken(f"receiving failed: {error}") from error
                 await self._receiving.run(wait_readable(self._loop, self._socket))
+        finally:
+            self._receive_busy = False
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive at most ``max_bytes`` bytes; ``b""`` at EOF."""
@@ -230,20 +290,39 @@ class _SockOpsStream(SocketStream):
         return bytes(buffer)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send every byte with ``loop.sock_sendall``; a cancelled send breaks the stream."""
+        """Send every byte: ``send()`` first, ``loop.sock_sendall`` for the rest; a cancelled send breaks the stream."""
+        if self._closed or self._send_busy or self._send_broken is not None or self._eof_sent:
+            self._refuse_send()
+        if not data:
+            return
+        try:
+            sent = self._socket.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as error:
+            self._send_broken = f"sending failed: {error}"
+            raise StreamBroken(self._send_broken) from error
+        kind = type(data)
+        if sent == (len(data) if kind is bytes or kind is bytearray else memoryview(data).nbytes):
+            return  # the usual case: the kernel took everything, nothing awaited
+        self._send_busy = True
+        try:
+            rest = memoryview(data).cast("B")[sent:]
+            await self._sending.run(self._loop.sock_sendall(self._socket, rest))
+        except asyncio.CancelledError:
+            self._send_broken = "an earlier send_all() was cancelled after sending an unknown prefix"
+            raise
+        except OSError as error:
+            self._send_broken = f"sending failed: {error}"
+            raise StreamBroken(self._send_broken) from error
+        finally:
+            self._send_busy = False
+
+    def _refuse_send(self) -> None:
         self._check_open()
-        with self._send_guard:
-            self._check_can_send()
-            if not data:
-                return
-            try:
-                await self._sending.run(self._loop.sock_sendall(self._socket, data))
-            except asyncio.CancelledError:
-                self._send_broken = "an earlier send_all() was cancelled after sending an unknown prefix"
-                raise
-            except OSError as error:
-                self._send_broken = f"sending failed: {error}"
-                raise StreamBroken(self._send_broken) from error
+        if self._send_busy:
+            raise StreamBusy(_SEND_BUSY)
+        self._check_can_send()
 
     def _check_can_send(self) -> None:
         if self._send_broken is not None:
@@ -254,25 +333,34 @@ class _SockOpsStream(SocketStream):
     async def send_eof(self) -> None:
         """Shut down the sending direction; idempotent."""
         self._check_open()
-        with self._send_guard:
-            if self._eof_sent:
-                return
-            self._eof_sent = True
-            try:
-                self._socket.shutdown(socket.SHUT_WR)
-            except OSError as error:
-                raise StreamBroken(f"shutting down the sending side failed: {error}") from error
+        if self._send_busy:
+            raise StreamBusy(_SEND_BUSY)
+        if self._eof_sent:
+            return
+        self._eof_sent = True
+        try:
+            self._socket.shutdown(socket.SHUT_WR)
+        except OSError as error:
+            raise StreamBroken(f"shutting down the sending side failed: {error}") from error
 
     async def aclose(self) -> None:
         """Wake pending operations with ``StreamClosed``, then close the socket."""
         if self._closed:
             return
         self._closed = True
+        waiter = self._receive_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(StreamClosed(_CLOSED_WHILE_RECEIVING))
         try:
             await wait_interrupted(self._receiving, self._sending)
         finally:
             discard_unread(self._socket)
             self._socket.close()
+
+
+_CLOSED_WHILE_RECEIVING = "the socket stream was closed while receiving"
+_RECEIVE_BUSY = "another task is already receiving on this socket stream"
+_SEND_BUSY = "another task is already sending on this socket stream"
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
