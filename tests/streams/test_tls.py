@@ -379,3 +379,38 @@ def test_against_openssl_s_client(run: Any, cert_files: tuple[str, str, str], se
 
     assert run(scenario()) == b"hello from tidal\n"
     assert received == [b"hello from s_client\n"]
+
+
+def test_the_stream_locks_are_fifo_and_a_cancelled_waiter_takes_nothing(run: Any) -> None:
+    from tidal.streams._tls import _Baton
+
+    async def scenario() -> None:
+        baton = _Baton()
+        assert baton.try_take() and baton.locked() and not baton.try_take()
+        order: list[str] = []
+
+        async def worker(name: str) -> None:
+            await baton.take()
+            order.append(name)
+            await asyncio.sleep(0)
+            baton.release()
+
+        first, second, third = (asyncio.ensure_future(worker(name)) for name in ("a", "b", "c"))
+        await asyncio.sleep(0)  # all three wait, in this order
+        second.cancel()
+        baton.release()
+        await asyncio.gather(first, third)
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert order == ["a", "c"] and not baton.locked()
+
+        assert baton.try_take()
+        late = asyncio.ensure_future(baton.take())
+        await asyncio.sleep(0)
+        baton.release()  # handed to `late` ...
+        late.cancel()  # ... which is cancelled before it runs: it passes the baton on
+        with pytest.raises(asyncio.CancelledError):
+            await late
+        assert not baton.locked()
+
+    run(scenario())
