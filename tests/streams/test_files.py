@@ -25,6 +25,7 @@ import pytest
 import zstandard
 
 import tidal
+from tidal.protocols.compression import DecompressionLimitError, TrailingDataError
 from tidal.streams import (
     CompressStream,
     DecompressStream,
@@ -183,9 +184,10 @@ def test_modes_return_the_stream_types(run: Run, tmp_path: Path) -> None:
     async def scenario() -> None:
         cases: list[tuple[Any, type, type | None]] = [
             (tidal.open(path, "rb"), FileStream, None),
-            (tidal.open(path, "rb", compression="gzip"), DecompressStream, None),
+            # Reading decompresses in the file's worker thread: a FileStream of decoded bytes.
+            (tidal.open(path, "rb", compression="gzip"), FileStream, None),
             (tidal.open(path, "rt"), TextStream, FileStream),
-            (tidal.open(path, "r", compression="gzip"), TextStream, DecompressStream),
+            (tidal.open(path, "r", compression="gzip"), TextStream, FileStream),
             (tidal.open(path, "wb", compression="gzip"), CompressStream, None),
             (tidal.open(path, "wt"), TextStream, FileStream),
         ]
@@ -344,10 +346,11 @@ def test_receive_contract_eof_busy_closed(run: Run, tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_cancelled_receives_lose_nothing(run: Run, tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_cancelled_receives_lose_nothing(run: Run, tmp_path: Path, compression: str | None) -> None:
     path = tmp_path / "f"
     payload = os.urandom(200_000)
-    path.write_bytes(payload)
+    path.write_bytes(stdlib_compress(payload, compression))
 
     async def scenario(point: int) -> bytes:
         received = bytearray()
@@ -356,7 +359,7 @@ def test_cancelled_receives_lose_nothing(run: Run, tmp_path: Path) -> None:
             while chunk := await stream.receive_some(5000):
                 received.extend(chunk)
 
-        async with FileStream(path, "rb", read_size=16384) as stream:
+        async with FileStream(path, "rb", read_size=16384, compression=compression) as stream:
             task = asyncio.ensure_future(receive_all(stream))
             for _ in range(point):
                 await asyncio.sleep(0)
@@ -524,3 +527,84 @@ def test_opening_for_writing_fails_at_async_with_in_text_modes(run: Run, tmp_pat
 
     run(scenario())
     assert existing.read_text() == "keep me"
+
+
+# -- decompression in the worker thread -------------------------------------------------
+
+
+def test_file_bomb_stops_at_exactly_max_output_and_stays_broken(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(bytes(16 * 1024 * 1024)))
+
+    async def scenario() -> int:
+        received = 0
+        async with FileStream(path, "rb", compression="gzip", max_output=1_000_000) as source:
+            with pytest.raises(StreamLimitExceeded, match="max_output=1000000") as caught:
+                while chunk := await source.receive_some():
+                    received += len(chunk)
+            assert caught.value.limit_name == "max_output"
+            assert isinstance(caught.value.__cause__, DecompressionLimitError)
+            with pytest.raises(StreamBroken, match="max_output"):
+                await source.receive_some()
+        return received
+
+    assert run(scenario()) == 1_000_000
+
+
+def test_file_bomb_stopped_by_the_ratio_limit(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(bytes(32 * 1024 * 1024)))
+
+    async def scenario() -> None:
+        async with tidal.open(path, "rt", compression="gzip", max_ratio=100) as text:
+            with pytest.raises(StreamLimitExceeded, match="max_ratio=100") as caught:
+                await text.read()
+            assert caught.value.limit_name == "max_ratio"
+
+    run(scenario())
+
+
+def test_lines_before_trailing_garbage_arrive_then_the_error(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "garbage.log.gz"
+    path.write_bytes(gzip.compress(TEXT.encode()) + b"<html>")
+
+    async def scenario() -> list[str]:
+        lines: list[str] = []
+        async with tidal.open(path, "rt", compression="gzip") as text:
+            with pytest.raises(StreamBroken, match="trailing garbage after gzip member 1") as caught:
+                async for line in text:
+                    lines.append(line)
+            assert isinstance(caught.value.__cause__, TrailingDataError)
+        return lines
+
+    assert run(scenario()) == TEXT.splitlines(True)
+
+
+def test_reads_without_output_are_retried_until_output_or_the_end(run: Run, tmp_path: Path) -> None:
+    # Zero padding after a member decodes to nothing for many reads in a row.
+    path = tmp_path / "padded.gz"
+    path.write_bytes(gzip.compress(b"first\n") + bytes(300_000))
+    second = tmp_path / "late.gz"
+    second.write_bytes(gzip_member_with_long_name(b"late\n", 50_000))
+
+    async def scenario() -> tuple[bytes, bytes]:
+        out = []
+        for name in (path, second):
+            async with FileStream(name, "rb", read_size=4096, compression="gzip") as source:
+                out.append(b"".join([chunk async for chunk in source]))
+        return out[0], out[1]
+
+    assert run(scenario()) == (b"first\n", b"late\n")
+
+
+def gzip_member_with_long_name(data: bytes, name_length: int) -> bytes:
+    """A gzip member whose FNAME field spans many reads before any output."""
+    header = b"\x1f\x8b\x08\x08" + bytes(6) + b"n" * name_length + b"\0"
+    compressor = zlib.compressobj(wbits=-15)
+    body = compressor.compress(data) + compressor.flush()
+    return header + body + zlib.crc32(data).to_bytes(4, "little") + len(data).to_bytes(4, "little")
+
+
+def test_file_stream_decompresses_only_when_reading(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="compression= is for reading"):
+        FileStream(tmp_path / "f", "wb", compression="gzip")

@@ -56,7 +56,7 @@ class DecompressStream(ReceiveStream):
         read_size: int = 65536,
     ) -> None:
         self._stream = stream
-        self._engine = Decompressor(_engine_coding(coding), max_output=max_output, max_ratio=max_ratio)
+        self._engine = Decompressor(engine_coding(coding), max_output=max_output, max_ratio=max_ratio)
         self._max_output = max_output
         self._max_ratio = max_ratio
         self._read_size = read_size
@@ -137,17 +137,10 @@ class DecompressStream(ReceiveStream):
         assert callable(method)
         try:
             result = method(*args)
-        except DecompressionLimitError as error:
-            self._broken = StreamBroken(f"decompression stopped: {error}")
-            by_ratio = "max_ratio" in str(error)
-            raise StreamLimitExceeded(
-                f"decompression stopped: {error}",
-                limit_name="max_ratio" if by_ratio else "max_output",
-                limit=int(self._max_ratio or 0) if by_ratio else self._max_output or 0,
-            ) from error
         except DecompressionError as error:
-            self._broken = StreamBroken(f"the compressed data is invalid: {error}")
-            raise StreamBroken(str(self._broken)) from error
+            failure = stream_error_for(error, self._max_output, self._max_ratio)
+            self._broken = StreamBroken(str(failure))
+            raise failure from error
         return result if isinstance(result, bytes) else b""
 
     def _check_usable(self) -> None:
@@ -165,8 +158,22 @@ class DecompressStream(ReceiveStream):
         await self._stream.aclose()
 
 
-def _engine_coding(coding: str) -> str:
-    # "zlib" is the format's own name; HTTP calls the zlib format "deflate".
+def stream_error_for(
+    error: DecompressionError, max_output: int | None, max_ratio: float | None
+) -> StreamBroken | StreamLimitExceeded:
+    """The stream error for an engine error: a limit names itself, anything else breaks the stream."""
+    if isinstance(error, DecompressionLimitError):
+        by_ratio = "max_ratio" in str(error)
+        return StreamLimitExceeded(
+            f"decompression stopped: {error}",
+            limit_name="max_ratio" if by_ratio else "max_output",
+            limit=int(max_ratio or 0) if by_ratio else max_output or 0,
+        )
+    return StreamBroken(f"the compressed data is invalid: {error}")
+
+
+def engine_coding(coding: str) -> str:
+    """The engine's name for a stream ``coding``: ``"zlib"`` is the format's own name, HTTP's is ``"deflate"``."""
     return "deflate" if coding.strip().lower() == "zlib" else coding
 
 
@@ -185,7 +192,7 @@ class CompressStream(SendStream):
         self, stream: SendStream, coding: str = "gzip", *, level: int | None = None, flush_each_send: bool = True
     ) -> None:
         self._stream = stream
-        self._compressor = Compressor(_engine_coding(coding), level=level)
+        self._compressor = Compressor(engine_coding(coding), level=level)
         self._flush_each_send = flush_each_send
         self._finished = False
         self._closed = False
