@@ -7,8 +7,11 @@ objects (the shape asyncio's own ``sslproto`` has, built here on
 :class:`~tidal.protocols.tls.TLSEngine` instead of a private state machine):
 
 * :class:`TLSProtocol` is the protocol of the plain transport.  Ciphertext it
-  receives goes into the engine; the engine's events become calls on the
-  application protocol; every ciphertext byte the engine produces is written
+  receives goes into the engine; every record decrypted from it is read with
+  ``engine.read_into`` into the same receive buffer (the engine already holds
+  the ciphertext) and delivered in one ``data_received()``; the engine's
+  other events become calls on the application protocol; every ciphertext
+  byte the engine produces is written
   to the plain transport before control returns to the loop (the engine's
   "flush after every call" rule, applied once per batch of incoming records:
   the reply to a batch leaves in one write).
