@@ -287,6 +287,7 @@ class TLSEngine:
         returned first by the next call.  An error met after some data was
         decrypted is raised by the next call, so no authenticated byte is lost.
         """
+        # One method rather than small helpers: this is the per-message path.
         if "read_into" not in self._allowed:
             self._refuse("read_into")
         view = buffer
@@ -312,12 +313,12 @@ class TLSEngine:
                         self._end(CloseNotify())
                     break
                 count += got
+            if count and self._pending_writes:
+                self._flush_pending_writes()  # a record just read may unblock them
         except TLSError as error:
             if not count:
                 raise
             self._deferred_error = error
-        if count and self._pending_writes:
-            self._flush_pending_writes()  # a record just read may unblock them
         return count
 
     # -- closing -----------------------------------------------------------------
