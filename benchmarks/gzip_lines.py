@@ -11,6 +11,10 @@ is gzipped into a temporary directory, then every line of it is counted:
   applications read;
 * the same with ``await f.readlines(65536)`` batches, which skip the per-line
   cost of ``async for``;
+* ``async for`` over ``TextStream(FileStream(path, "rb", compression="gzip"))``:
+  the same work with decompression in the file's worker thread instead of on
+  the loop (inflating can then overlap the text work on an idle core), to
+  measure that design choice;
 * ``zcat | wc -l``, the one-shot C ceiling (when zcat exists).
 
 Rates are lines per wall-clock second (the figure a user waits for) and
@@ -115,6 +119,14 @@ async def count_tidal_lines(path: Path) -> int:
     return lines
 
 
+async def count_tidal_in_worker(path: Path) -> int:
+    """The same lines with decompression in the file's worker thread, for comparison."""
+    lines = 0
+    async for _line in tidal.streams.TextStream(tidal.streams.FileStream(path, "rb", compression="gzip"), "utf-8"):
+        lines += 1
+    return lines
+
+
 async def count_tidal_batches(path: Path) -> int:
     lines = 0
     async with tidal.open(path, "rt", compression="gzip", encoding="utf-8") as text:
@@ -169,7 +181,11 @@ def on_loop(
     return run
 
 
-TIDAL_STYLES = (("async for", count_tidal_lines, True), (f"readlines({BATCH_HINT})", count_tidal_batches, False))
+TIDAL_STYLES = (
+    ("async for", count_tidal_lines, True),
+    (f"readlines({BATCH_HINT})", count_tidal_batches, False),
+    ("async for, decompressing in the file's worker thread", count_tidal_in_worker, False),
+)
 
 
 def build_cases(path: Path, loops: list[str]) -> list[Case]:

@@ -184,10 +184,9 @@ def test_modes_return_the_stream_types(run: Run, tmp_path: Path) -> None:
     async def scenario() -> None:
         cases: list[tuple[Any, type, type | None]] = [
             (tidal.open(path, "rb"), FileStream, None),
-            # Reading decompresses in the file's worker thread: a FileStream of decoded bytes.
-            (tidal.open(path, "rb", compression="gzip"), FileStream, None),
+            (tidal.open(path, "rb", compression="gzip"), DecompressStream, None),
             (tidal.open(path, "rt"), TextStream, FileStream),
-            (tidal.open(path, "r", compression="gzip"), TextStream, FileStream),
+            (tidal.open(path, "r", compression="gzip"), TextStream, DecompressStream),
             (tidal.open(path, "wb", compression="gzip"), CompressStream, None),
             (tidal.open(path, "wt"), TextStream, FileStream),
         ]
@@ -529,7 +528,7 @@ def test_opening_for_writing_fails_at_async_with_in_text_modes(run: Run, tmp_pat
     assert existing.read_text() == "keep me"
 
 
-# -- decompression in the worker thread -------------------------------------------------
+# -- FileStream(compression=...): decompression in the worker thread ------------------------
 
 
 def test_file_bomb_stops_at_exactly_max_output_and_stays_broken(run: Run, tmp_path: Path) -> None:
@@ -556,7 +555,7 @@ def test_file_bomb_stopped_by_the_ratio_limit(run: Run, tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(bytes(32 * 1024 * 1024)))
 
     async def scenario() -> None:
-        async with tidal.open(path, "rt", compression="gzip", max_ratio=100) as text:
+        async with TextStream(FileStream(path, "rb", compression="gzip", max_ratio=100)) as text:
             with pytest.raises(StreamLimitExceeded, match="max_ratio=100") as caught:
                 await text.read()
             assert caught.value.limit_name == "max_ratio"
@@ -564,13 +563,15 @@ def test_file_bomb_stopped_by_the_ratio_limit(run: Run, tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_lines_before_trailing_garbage_arrive_then_the_error(run: Run, tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_worker", [False, True], ids=["tidal.open", "decompressing-in-the-worker"])
+def test_lines_before_trailing_garbage_arrive_then_the_error(run: Run, tmp_path: Path, in_worker: bool) -> None:
     path = tmp_path / "garbage.log.gz"
     path.write_bytes(gzip.compress(TEXT.encode()) + b"<html>")
 
     async def scenario() -> list[str]:
         lines: list[str] = []
-        async with tidal.open(path, "rt", compression="gzip") as text:
+        opened = TextStream(FileStream(path, "rb", compression="gzip")) if in_worker else tidal.open(path, "rt", compression="gzip")
+        async with opened as text:
             with pytest.raises(StreamBroken, match="trailing garbage after gzip member 1") as caught:
                 async for line in text:
                     lines.append(line)

@@ -26,23 +26,24 @@ end-of-file, so ``async for line in tidal.open(path, "rt")`` run to the end
 leaves nothing open even without ``async with``.  A loop left early should be
 in ``async with`` (or call ``aclose()``).
 
-Decompression runs in the worker thread too (``FileStream(...,
-compression=...)``): each read decodes one engine slice (at most 256 KiB)
-and the read-ahead decodes the next while the loop splits lines.  zlib,
-brotli and zstd release the GIL while they inflate, so on a machine with an
-idle core the inflating overlaps the text work on the loop thread; the
-engine object is only ever touched by the one operation in flight.  Measured
-(``docs/performance.md``): less CPU per line than decompressing on the loop
-with :class:`~tidal.streams.DecompressStream`, and less wall time.  Engine
-errors come back as that class raises them (:class:`StreamLimitExceeded`,
-:class:`StreamBroken` chained to the engine's error), and a bomb is bounded
-the same way: one slice in hand and one in flight.
+``FileStream(path, "rb", compression=...)`` can also decompress in the
+worker thread: each read decodes one engine slice (at most 256 KiB) and the
+read-ahead decodes the next while the caller works.  zlib, brotli and zstd
+release the GIL while they inflate, so with an idle core the inflating can
+overlap the caller's work; the engine object is only ever touched by the one
+operation in flight.  Engine errors come back as
+:class:`~tidal.streams.DecompressStream` raises them
+(:class:`StreamLimitExceeded`, :class:`StreamBroken` chained to the engine's
+error), and a bomb is bounded the same way: one slice in hand, one in flight.
+:func:`open` does not use it (yet): on a loaded two-core machine it measured
+no faster than decompressing on the loop, for about 1% more instructions
+(``docs/performance.md``); an idle-core measurement decides.
 
 :func:`open` stacks the other streams on a :class:`FileStream`:
-:class:`~tidal.streams.CompressStream` for writing with ``compression=...``
-and :class:`~tidal.streams.TextStream` for text modes.  Text decoding and
-compression run on the event loop, a bounded slice at a time (see those
-modules).
+:class:`~tidal.streams.DecompressStream` / :class:`~tidal.streams.CompressStream`
+for ``compression=...`` and :class:`~tidal.streams.TextStream` for text modes.
+Decompression, text decoding and compression run on the event loop, a
+bounded slice at a time (see those modules).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ from ._abc import (
     check_max_bytes,
     check_receive_buffer,
 )
-from ._decompress import CompressStream, engine_coding, stream_error_for
+from ._decompress import CompressStream, DecompressStream, engine_coding, stream_error_for
 from ._errors import StreamBroken, StreamClosed
 from ._text import TextStream
 
@@ -484,9 +485,9 @@ def open(  # noqa: A001  (tidal.open mirrors the builtin on purpose)
     from untrusted sources).
 
     Returns, without awaiting anything: a :class:`FileStream` (``"rb"``,
-    ``"wb"`` ...; when reading with ``compression`` it decompresses in its
-    worker thread), wrapped in a :class:`CompressStream` when writing with
-    ``compression``, wrapped in a :class:`TextStream` in text modes.  Use it
+    ``"wb"`` ...), wrapped in a :class:`DecompressStream` or
+    :class:`CompressStream` when ``compression`` is given, wrapped in a
+    :class:`TextStream` in text modes.  Use it
     as ``async with tidal.open(...) as f`` or iterate it directly:
     ``async for line in tidal.open(path, "rt")``.  The file is opened in a
     worker thread at ``async with`` (or on first use without it); errors
@@ -497,15 +498,16 @@ def open(  # noqa: A001  (tidal.open mirrors the builtin on purpose)
         raise ValueError(f"compression must be None or one of {', '.join(COMPRESSIONS)}, not {compression!r}")
     if not text and (encoding is not None or newline is not None):
         raise ValueError("encoding and newline apply to text modes only ('rt', 'wt' ...)")
+    raw = FileStream(file, kind + "b", read_size=read_size)
     if kind == "r":
-        # Decompression runs in the file's worker thread: see the module docstring.
-        source = FileStream(
-            file, "rb", read_size=read_size, compression=compression, max_output=max_output, max_ratio=max_ratio
-        )
+        # Decompression runs on the loop (DecompressStream), not in the file's worker
+        # thread: see the module docstring for what was measured.
+        source: ReceiveStream = raw
+        if compression is not None:
+            source = DecompressStream(raw, compression, max_output=max_output, max_ratio=max_ratio, read_size=read_size)
         if not text:
             return source
         return TextStream(source, encoding, errors, newline, max_line_length=max_line_length)
-    raw = FileStream(file, kind + "b", read_size=read_size)
     sink: SendStream = raw
     if compression is not None:
         sink = CompressStream(raw, compression, level=level, flush_each_send=False)
