@@ -17,7 +17,11 @@ One iteration (:meth:`LoopCore._run_once`) does, in order:
 (:meth:`LoopCore.step`) runs one iteration with a capped wait and tells the
 host loop when to call again.  Callbacks are asyncio's own ``Handle`` and
 ``TimerHandle`` objects and futures are asyncio's C ``Future``/``Task``, so
-everything written for asyncio sees the objects it expects.
+everything written for asyncio sees the objects it expects.  Two hot spots
+skip a Python frame each without changing what anyone can observe:
+``call_soon`` (every task wakeup) fills a ``Handle``'s slots the way its
+``__init__`` would outside debug mode, and the run loop does what
+``Handle._run`` does inline, with the same error report.
 """
 
 from __future__ import annotations
@@ -240,10 +244,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         """Run iterations until :meth:`stop` is called."""
         self._enter_running()
         try:
-            while True:
-                self._run_once(None)
-                if self._stopping:
-                    break
+            self._run_iterations(None, once=False)
         finally:
             self._exit_running()
 
@@ -334,43 +335,58 @@ class LoopCore(asyncio.AbstractEventLoop):
 
     def _run_once(self, max_wait: float | None) -> None:
         """One iteration; see the module docstring."""
-        if self._idle:
-            self._io.sweep()
-        if self._scheduled:
-            self._purge_cancelled_timers()
-        scheduled = self._scheduled  # after the purge: it may rebuild the heap
-        if self._ready or self._stopping:
-            timeout: float | None = 0.0
-        elif scheduled:
-            timeout = min(max(scheduled[0]._when - self.time(), 0.0), _MAX_WAIT)
-        else:
-            timeout = None
-        if max_wait is not None and (timeout is None or timeout > max_wait):
-            timeout = max_wait
-        events = self._poller.poll(timeout)
-        if events:
-            self._io.dispatch(events)
-        if scheduled:
-            self._collect_due_timers()
-        if self._debug:
-            self._run_ready_debug()
-            return
-        # Hot loop: names bound to locals on purpose, and Handle._run()
-        # inlined (one Python frame less per callback); errors take the
-        # same report Handle._run() would make.
+        self._run_iterations(max_wait, once=True)
+
+    def _run_iterations(self, max_wait: float | None, once: bool) -> None:
+        """Iterations until ``stop()`` (or exactly one); see the module docstring.
+
+        One body for :meth:`run_forever` and :meth:`step`, looping here rather
+        than in the caller so that the names the hot path uses are bound to
+        locals once per run, not once per iteration.
+        """
         ready = self._ready
         popleft = ready.popleft
-        for _ in range(len(ready)):
-            handle = popleft()
-            if handle._cancelled:
-                continue
-            try:
-                handle._context.run(handle._callback, *handle._args)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                _report_callback_error(handle, exc)
-        handle = None  # no reference to the last callback between iterations
+        idle = self._idle
+        io = self._io
+        dispatch = io.dispatch
+        poll = self._poller.poll
+        while True:
+            if idle:
+                io.sweep()
+            if self._scheduled:
+                self._purge_cancelled_timers()
+            scheduled = self._scheduled  # after the purge: it may rebuild the heap
+            if ready or self._stopping:
+                timeout: float | None = 0.0
+            elif scheduled:
+                timeout = min(max(scheduled[0]._when - self.time(), 0.0), _MAX_WAIT)
+            else:
+                timeout = None
+            if max_wait is not None and (timeout is None or timeout > max_wait):
+                timeout = max_wait
+            events = poll(timeout)
+            if events:
+                dispatch(events)
+            if scheduled:
+                self._collect_due_timers()
+            if self._debug:
+                self._run_ready_debug()
+            else:
+                # Handle._run() inlined: one Python frame less per callback;
+                # errors get the same report Handle._run() would make.
+                for _ in range(len(ready)):
+                    handle = popleft()
+                    if handle._cancelled:
+                        continue
+                    try:
+                        handle._context.run(handle._callback, *handle._args)
+                    except (SystemExit, KeyboardInterrupt):
+                        raise
+                    except BaseException as exc:
+                        _report_callback_error(handle, exc)
+                handle = None  # no reference to the last callback between iterations
+            if once or self._stopping:
+                return
 
     def _purge_cancelled_timers(self) -> None:
         scheduled = self._scheduled

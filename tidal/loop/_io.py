@@ -3,9 +3,10 @@
 Theory of operation
 -------------------
 Each watched fd has exactly one :class:`FdRecord`.  It holds the
-``add_reader``/``add_writer`` callbacks and two queues of submitted
-:class:`~tidal.loop._ops.Operation` objects (read side, write side), plus the
-interest mask currently armed in the poller.
+``add_reader``/``add_writer`` callbacks, two queues of submitted
+:class:`~tidal.loop._ops.Operation` objects (read side, write side), the
+futures of plain readiness waits (``loop.sock_wait_readable``: resolved, no
+syscall), plus the interest mask currently armed in the poller.
 
 A socket operation is first tried directly by the loop method; only when the
 kernel answers EAGAIN is it queued here, and only if the record's read (or
@@ -16,6 +17,15 @@ in the poller it drops interests nobody wants any more.  A coroutine that
 receives in a loop therefore re-queues its next receive before that point and
 the registration survives: asyncio's ``sock_recv`` pays an epoll
 register/unregister pair per receive, this pays none in the steady state.
+
+A failed ``recv`` costs more than a successful one in Python (the
+interpreter builds a ``BlockingIOError`` with its message), and a receive
+loop that answers each message meets one per message.  So a record also
+remembers a short read (``read_drained``: the kernel had no more) until the
+poller next reports the fd readable; receives asked for meanwhile skip their
+first try and queue at once.  That is only a hint and always safe: the read
+interest stays armed and readiness is level-triggered, so bytes that did
+arrive in between complete the queued receive at the next poll.
 
 fd numbers are reused by the kernel as soon as an fd is closed, and closing
 an fd silently removes it from epoll.  A record therefore remembers which
@@ -103,6 +113,9 @@ class IoRegistry:
         self._idle: set[FdRecord] = set()
         self.idle = self._idle  # read-only view for the loop: "is a sweep due?"
         self.records = self._records  # read-only view for the loop's hot paths
+        # Bound once: dispatch() runs every iteration.
+        self._ready_append = ready.append
+        self._idle_add = self._idle.add
 
     def __len__(self) -> int:
         return len(self._records)
@@ -236,8 +249,8 @@ class IoRegistry:
         # Runs once per ready fd: names bound to locals and the completion
         # loop inlined on purpose.
         records = self._records
-        ready_append = self._ready.append
-        idle_add = self._idle.add
+        ready_append = self._ready_append
+        idle_add = self._idle_add
         for fd, mask in events:
             record = records.get(fd)
             if record is None:

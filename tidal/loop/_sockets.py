@@ -167,7 +167,10 @@ class SocketLoop(SignalLoop):
             sent = 0
         else:
             kind = type(data)
-            if sent == (len(data) if kind is bytes or kind is bytearray else memoryview(data).nbytes):
+            if kind is memoryview:
+                if sent == data.nbytes:
+                    return
+            elif sent == (len(data) if kind is bytes or kind is bytearray else memoryview(data).nbytes):
                 return
         view = memoryview(data).cast("B")[sent:]
         future: asyncio.Future[None] = _Future(loop=self)

@@ -8,8 +8,11 @@ Two implementations share the public :class:`SocketStream` face:
   receive is one ``recv_into`` syscall straight into the caller's buffer,
   plus -- only when the socket is empty -- a readiness wait on tidal's
   persistent registration (see :func:`wait_readable` for why not
-  ``loop.sock_recv_into``); each send is one ``loop.sock_sendall``, which
-  tries the syscall first.
+  ``loop.sock_recv_into``).  After a short read the loop knows the socket is
+  drained (``loop.sock_try_recv_into``), so a receive loop goes straight to
+  the wait instead of paying for a ``recv_into`` that fails: one syscall per
+  message.  Each send tries ``send()`` itself and hands only what the kernel
+  did not take to ``loop.sock_sendall``.
 * **Transport + BufferedProtocol** (:class:`_TransportStream`, used on every
   other loop).  On asyncio's selector loop ``sock_recv_into`` adds and removes
   a reader on every receive that has to wait (two ``epoll_ctl`` calls), and
@@ -302,8 +305,13 @@ class _SockOpsStream(SocketStream):
         except OSError as error:
             self._send_broken = f"sending failed: {error}"
             raise StreamBroken(self._send_broken) from error
-        kind = type(data)
-        if sent == (len(data) if kind is bytes or kind is bytearray else memoryview(data).nbytes):
+        if isinstance(data, memoryview):
+            size = data.nbytes
+        elif isinstance(data, (bytes, bytearray)):
+            size = len(data)
+        else:  # any other buffer: its length may count items, not bytes
+            size = memoryview(data).nbytes
+        if sent == size:
             return  # the usual case: the kernel took everything, nothing awaited
         self._send_busy = True
         try:
