@@ -117,19 +117,23 @@ class LineSplitter:
         self._done = final
         if self._translate and (self._pending_cr or "\r" in text):
             text = self._translate_newlines(text, final)
-        if self._carry:
-            text = self._carry + text
-        newline = self._newline
+        carry, newline = self._carry, self._newline
         if newline is None or newline == "\n":
+            # The carry holds no \n, so it only extends the chunk's first line: join
+            # it to that line rather than copy the whole chunk behind it.
             lines, self._carry = self._split_lf(text)
+            if carry and lines:
+                lines[0] = carry + lines[0]
+            elif carry:
+                self._carry = carry + self._carry
         elif newline == "":
-            lines, self._carry = self._split_universal(text, final)
+            lines, self._carry = self._split_universal(carry + text, final)
         else:
-            lines, self._carry = self._split_on(text, newline)
+            lines, self._carry = self._split_on(carry + text, newline)
         if final and self._carry:
             lines.append(self._carry)
             self._carry = ""
-        self._check_lengths(lines, len(text))
+        self._check_lengths(lines, len(carry) + len(text))
         self._lines += len(lines)
         return lines
 
