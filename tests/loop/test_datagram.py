@@ -255,3 +255,20 @@ def test_exported_names() -> None:
     assert _datagram.__all__ == ["DatagramTransport", "create_datagram_endpoint"]
     for name in _datagram.__all__:
         assert getattr(_datagram, name).__doc__
+
+
+def test_largest_udp_datagram_arrives_whole(loop: asyncio.AbstractEventLoop, run: Run) -> None:
+    # UDP endpoints read 64 KiB per datagram (not max_size): still enough
+    # for the largest payload IPv4 can carry.
+    async def main() -> None:
+        server, server_proto = await endpoint(loop, local_addr=("127.0.0.1", 0))
+        client, _ = await endpoint(loop, remote_addr=server.get_extra_info("sockname"))
+        client.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+        server.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        largest = os.urandom(65_507)
+        client.sendto(largest)
+        data, _ = await server_proto.received.get()
+        assert data == largest
+        await close_all(client, server)
+
+    run(main())

@@ -545,3 +545,66 @@ def test_lost_connection_frees_transport_without_the_garbage_collector() -> None
     finally:
         gc.enable()
         loop.close()
+
+
+class ChunkRecorder(asyncio.Protocol):
+    """Records the size of every chunk the transport delivers."""
+
+    def __init__(self) -> None:
+        self.chunks: list[int] = []
+        self.data = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(len(data))
+        self.data += data
+
+
+def _fill(sock: socket.socket) -> bytes:
+    """Send until the kernel buffers no more; return what was sent."""
+    sent = bytearray()
+    block = os.urandom(8192)
+    while True:
+        try:
+            count = sock.send(block)
+        except BlockingIOError:
+            return bytes(sent)
+        sent += block[:count]
+
+
+def test_read_size_grows_for_bulk_data_and_drops_back_for_small_messages(
+    loop: asyncio.AbstractEventLoop, run: Run
+) -> None:
+    # Small reads keep recv() allocations below glibc's mmap threshold (no
+    # mmap/munmap per message); full reads grow the size up to max_size.
+    small = _transports.SMALL_READ_SIZE
+    left, right = socket.socketpair()
+    right.setblocking(False)
+
+    async def received(protocol: ChunkRecorder, count: int) -> None:
+        while len(protocol.data) < count:
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        burst = _fill(right)  # buffered before the transport reads anything
+        assert len(burst) > 2 * small, len(burst)
+        transport, protocol = await _connect.connect_accepted_socket(loop, ChunkRecorder, left)
+        assert isinstance(protocol, ChunkRecorder)
+        await received(protocol, len(burst))
+        assert protocol.chunks[0] == small
+        assert protocol.chunks[1] == min(len(burst) - small, 4 * small)
+        assert max(protocol.chunks) <= _transports.StreamTransport.max_size
+        right.send(b"tiny")
+        await received(protocol, len(burst) + 4)
+        assert protocol.chunks[-1] == 4
+        second = _fill(right)
+        before = len(protocol.chunks)
+        await received(protocol, len(burst) + 4 + len(second))
+        assert protocol.chunks[before] == small  # back to small reads after a small one
+        assert bytes(protocol.data) == burst + b"tiny" + second
+        transport.close()
+        await asyncio.sleep(0)
+
+    try:
+        run(main())
+    finally:
+        right.close()

@@ -22,6 +22,8 @@ from typing import Any
 from tidal.loop._connect import ensure_resolved, remove_stale_unix_socket, set_reuse_port
 from tidal.loop._transports import SocketTransportBase, set_result_unless_cancelled
 
+_UDP_MAX = 65536  # more than any UDP payload (65,507 bytes over IPv4, 65,527 over IPv6)
+
 __all__ = ["DatagramTransport", "create_datagram_endpoint"]
 
 
@@ -45,6 +47,10 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
         # socketpair) reports "", which asyncio mistakes for unconnected.
         self._connected = self.get_extra_info("peername") is not None
         self._read_step = self._read_datagram
+        # A UDP payload never exceeds 65,535 bytes; a 256 KiB recvfrom() per
+        # datagram would cost an mmap/munmap pair (see SMALL_READ_SIZE in
+        # _transports).  Unix datagrams can be larger: they keep max_size.
+        self._datagram_size = _UDP_MAX if sock.family in (socket.AF_INET, socket.AF_INET6) else self.max_size
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._register_reader)
         if waiter is not None:
@@ -63,7 +69,7 @@ class DatagramTransport(SocketTransportBase, asyncio.DatagramTransport):
             return
         protocol: Any = self._protocol
         try:
-            data, addr = self._sock.recvfrom(self.max_size)
+            data, addr = self._sock.recvfrom(self._datagram_size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:

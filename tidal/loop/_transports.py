@@ -52,6 +52,13 @@ logger = logging.getLogger("tidal.loop")
 # threshold so that a protocol that ignores connection_lost is noticed once).
 LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5
 DEFAULT_HIGH_WATER = 64 * 1024
+# recv(n) allocates n bytes and then shrinks them to what arrived.  glibc
+# serves allocations from 128 KiB up with mmap(), so a 256 KiB recv() per
+# message costs mmap + mremap + munmap (and a page fault) in the kernel --
+# several microseconds per 1 KiB message.  Reads therefore start at 64 KiB,
+# grow (up to max_size) while they come back full, and drop back once one
+# is small again.
+SMALL_READ_SIZE = 64 * 1024
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -333,6 +340,7 @@ class StreamTransport(SocketTransportBase):
         self._eof = False  # write_eof() was called
         self._eof_received = False  # the peer's EOF was seen and we stayed open
         self._drained_waiter: asyncio.Future[None] | None = None  # native sendfile
+        self._read_size = SMALL_READ_SIZE  # see SMALL_READ_SIZE
         self._select_read_path()
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._register_reader)
@@ -361,8 +369,9 @@ class StreamTransport(SocketTransportBase):
     def _read_bytes(self) -> None:
         if self._conn_lost or self._sock is None:
             return
+        size = self._read_size
         try:
-            data = self._sock.recv(self.max_size)
+            data = self._sock.recv(size)
         except (BlockingIOError, InterruptedError):
             return
         except (SystemExit, KeyboardInterrupt):
@@ -370,9 +379,14 @@ class StreamTransport(SocketTransportBase):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on socket transport")
             return
-        if not data:
-            self._on_eof()
-            return
+        received = len(data)
+        if received == size:
+            self._read_size = min(size * 4, self.max_size)  # bulk data: read more per callback
+        elif received < SMALL_READ_SIZE:
+            if not received:
+                self._on_eof()
+                return
+            self._read_size = SMALL_READ_SIZE
         try:
             self._protocol.data_received(data)  # type: ignore[attr-defined]
         except (SystemExit, KeyboardInterrupt):
