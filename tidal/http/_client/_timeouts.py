@@ -11,13 +11,17 @@ second is cut off by it even though no single read times out.
 
 Each await picks the earlier of "now + the phase budget" and the total
 deadline, and the expiry raises the type of whichever of the two was
-binding.  Nothing here polls: one ``asyncio.timeout_at`` per await.
+binding.  Nothing here polls: one ``asyncio.timeout_at`` per await that
+waits.  An operation that completes without waiting (most sends, most body
+reads) is stepped once first and never builds the timer at all; that is
+exactly asyncio's own rule, whose timeouts only take effect at a suspension.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import types
+from collections.abc import Awaitable, Coroutine, Generator
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -118,6 +122,13 @@ class Deadlines:
 
     async def run(self, phase: str, awaitable: Awaitable[_T]) -> _T:
         """Await ``awaitable`` within ``phase``'s budget and the total deadline."""
+        if awaitable.__class__ is types.CoroutineType:
+            coroutine: Coroutine[Any, Any, _T] = awaitable
+            try:
+                suspended_on = coroutine.send(None)
+            except StopIteration as finished:
+                return finished.value  # type: ignore[no-any-return]
+            awaitable = _resume(coroutine, suspended_on)
         at, error = self.limit(phase)
         if at is None:
             return await awaitable
@@ -142,3 +153,24 @@ class Deadlines:
         """Report a step of the exchange to the trace hook, if there is one."""
         if self.trace is not None:
             self.trace(event, details)
+
+
+@types.coroutine
+def _resume(coroutine: Coroutine[Any, Any, _T], suspended_on: Any) -> Generator[Any, Any, _T]:
+    """Go on awaiting a coroutine already stepped once (what ``await`` would do)."""
+    while True:
+        try:
+            sent = yield suspended_on
+        except GeneratorExit:
+            coroutine.close()
+            raise
+        except BaseException as exc:  # cancellation or a timeout, thrown in by the task
+            try:
+                suspended_on = coroutine.throw(exc)
+            except StopIteration as finished:
+                return finished.value  # type: ignore[no-any-return]
+        else:
+            try:
+                suspended_on = coroutine.send(sent)
+            except StopIteration as finished:
+                return finished.value  # type: ignore[no-any-return]
