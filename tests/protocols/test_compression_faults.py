@@ -159,3 +159,12 @@ def test_br_trailing_data_has_one_error_type_whatever_the_split(split: str) -> N
     assert type(error) is CorruptStreamError
     assert str(error).startswith("br data is corrupt or followed by trailing data")
     assert TEXT.startswith(output)  # up to one call's output may be lost; see the br stage
+
+
+def test_a_fault_deep_in_one_large_call_keeps_everything_before_it() -> None:
+    good = b"".join(b"%08d a line of a larger log\n" % i for i in range(200_000))
+    data = deflate_then_invalid_block(good)
+    decoder = Decompressor("deflate-raw", max_length=len(good) + 1, max_ratio=None)
+    assert decoder.feed(data) == good  # one call: the salvage bisects about 1 MiB of input
+    with pytest.raises(CorruptStreamError, match="invalid block type"):
+        decoder.feed(b"")
