@@ -6,8 +6,10 @@ Theory of operation
 hands out decoded bytes.  The engine returns at most ``max_length`` bytes per
 call, so a bomb never materializes: decoded output waits as the engine's own
 bytes object (one slice at most, handed over by ``receive_some()`` without a
-copy), and the engine is only fed again once it has all been taken.  ``max_output`` and ``max_ratio`` are checked by the engine; hitting
-one raises :class:`StreamLimitExceeded` and breaks the stream.  At the
+copy), and the engine is only fed again once it has all been taken.
+``max_output`` and ``max_ratio`` are checked by the engine; hitting one
+raises :class:`StreamLimitExceeded` and breaks the stream.  Output decoded
+before a fault comes first; the error follows (see the engine).  At the
 wrapped stream's EOF the engine's ``finish()`` rejects truncated input
 (a gzip member cut short is an error, never a silent short read).
 
