@@ -425,7 +425,7 @@ def test_sock_recv_into_skips_the_failing_try_after_a_short_read() -> None:
         loop.close()
 
 
-def test_sock_try_recv_into_reports_data_eof_and_waits() -> None:
+def test_sock_recv_into_or_wait_reports_data_eof_and_waits() -> None:
     import tidal.loop
 
     loop = tidal.loop.new_event_loop()
@@ -437,24 +437,26 @@ def test_sock_try_recv_into_reports_data_eof_and_waits() -> None:
         right.send(data)
 
     async def main() -> None:
-        try_receive = loop.sock_try_recv_into  # type: ignore[attr-defined]
-        assert try_receive(left, buffer) is None  # EAGAIN
+        receive_or_wait = loop.sock_recv_into_or_wait  # type: ignore[attr-defined]
+        waiter = receive_or_wait(left, buffer)  # EAGAIN: a readiness future
+        assert isinstance(waiter, asyncio.Future)
         right.send(b"0123456789")
-        assert try_receive(left, buffer) == 8  # a full buffer: more may be there
-        assert try_receive(left, buffer) == 2
+        assert await waiter is None
+        assert CountingSocket.receives == 1  # the wait itself made no syscall
+        assert receive_or_wait(left, buffer) == 8  # a full buffer: more may be there
+        assert receive_or_wait(left, buffer) == 2 and bytes(buffer[:2]) == b"89"
+        # a short read while the fd is watched: the next call waits without
+        # a syscall (the readiness event will say when to try again)
         sender = loop.create_task(send_soon(b"abc"))
-        before = CountingSocket.receives
-        await loop.sock_wait_readable(left)  # type: ignore[attr-defined]
-        assert CountingSocket.receives == before  # the wait made no syscall
-        assert try_receive(left, buffer) == 3 and bytes(buffer[:3]) == b"abc"
-        # a short read while the fd is watched: the next try is answered
-        # without a syscall (the readiness event will say when to try again)
-        assert try_receive(left, buffer) is None
-        assert CountingSocket.receives == before + 1
+        waiter = receive_or_wait(left, buffer)
+        assert isinstance(waiter, asyncio.Future)
+        assert CountingSocket.receives == 3
+        await waiter
+        assert receive_or_wait(left, buffer) == 3 and bytes(buffer[:3]) == b"abc"
         await sender
         right.shutdown(socket.SHUT_WR)
-        await loop.sock_wait_readable(left)  # type: ignore[attr-defined]
-        assert try_receive(left, buffer) == 0  # EOF
+        await receive_or_wait(left, buffer)
+        assert receive_or_wait(left, buffer) == 0  # EOF
 
     try:
         loop.run_until_complete(main())
@@ -464,7 +466,7 @@ def test_sock_try_recv_into_reports_data_eof_and_waits() -> None:
         loop.close()
 
 
-def test_sock_try_recv_into_raises_other_errors() -> None:
+def test_sock_recv_into_or_wait_raises_other_errors() -> None:
     import tidal.loop
 
     loop = tidal.loop.new_event_loop()
@@ -479,7 +481,7 @@ def test_sock_try_recv_into_raises_other_errors() -> None:
     async def main() -> None:
         await loop.sock_wait_readable(server)  # type: ignore[attr-defined]
         with pytest.raises(ConnectionResetError):
-            loop.sock_try_recv_into(server, bytearray(8))  # type: ignore[attr-defined]
+            loop.sock_recv_into_or_wait(server, bytearray(8))  # type: ignore[attr-defined]
 
     try:
         loop.run_until_complete(main())

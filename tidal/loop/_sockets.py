@@ -110,28 +110,37 @@ class SocketLoop(SignalLoop):
             self._io.add_read_waiter(fd, sock, future)
         return future
 
-    def sock_try_recv_into(self, sock: socket.socket, buf: Any) -> int | None:
-        """Receive into ``buf`` now if data may be there; None means "wait for readability" (tidal extension).
+    def sock_recv_into_or_wait(self, sock: socket.socket, buf: Any) -> int | asyncio.Future[None]:
+        """Receive into ``buf`` now, or say when to try again (tidal extension).
 
-        The partner of :meth:`sock_wait_readable` for callers that make the
-        syscall themselves: returns the byte count (0 at EOF) or None on
-        EAGAIN, and remembers a short read so that the next call skips a
-        syscall that would most likely fail (a failed try costs more than a
-        receive: the interpreter builds a ``BlockingIOError``).  Any other
-        ``OSError`` propagates.
+        Returns the byte count (0 at EOF) when the syscall got data, or a
+        future resolved once ``sock`` is readable (:meth:`sock_wait_readable`)
+        when there was nothing.  For callers that make the syscall themselves
+        so a cancellation never loses bytes: one call per attempt, whichever
+        way it goes.  A short read is remembered, so the next call goes
+        straight to the wait instead of paying for a ``recv_into`` bound to
+        fail (the interpreter builds a ``BlockingIOError`` for it, which costs
+        more than the receive itself); see ``FdRecord.read_drained`` for why
+        that is safe.  Any ``OSError`` other than EAGAIN propagates.
         """
-        record = self._io.records.get(sock.fileno())
-        if record is not None and record.read_drained and record.owner is sock:
-            return None
-        try:
-            received: int = sock.recv_into(buf)
-        except (BlockingIOError, InterruptedError):
-            if record is not None and record.owner is sock:
-                record.read_drained = True
-            return None
-        if record is not None and received and received < len(buf) and record.owner is sock:
-            record.read_drained = True  # a short read: the kernel had no more
-        return received
+        fd = sock.fileno()
+        io = self._io
+        record = io.records.get(fd)
+        if record is None or not record.read_drained or record.owner is not sock:
+            try:
+                received: int = sock.recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                pass
+            else:
+                if received and record is not None and received < len(buf) and record.owner is sock:
+                    record.read_drained = True  # a short read: the kernel had no more
+                return received
+        future: asyncio.Future[None] = _Future(loop=self)
+        if record is not None and record.owner is sock and record.armed & READ:
+            record.read_waiters.append(future)  # the steady state, inlined: the interest is armed already
+        else:
+            io.add_read_waiter(fd, sock, future)
+        return future
 
     async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> tuple[bytes, Any]:
         """Receive one datagram of at most ``bufsize`` bytes and its source address."""

@@ -9,9 +9,9 @@ Two implementations share the public :class:`SocketStream` face:
   plus -- only when the socket is empty -- a readiness wait on tidal's
   persistent registration (see :func:`wait_readable` for why not
   ``loop.sock_recv_into``).  After a short read the loop knows the socket is
-  drained (``loop.sock_try_recv_into``), so a receive loop goes straight to
-  the wait instead of paying for a ``recv_into`` that fails: one syscall per
-  message.  Each send tries ``send()`` itself and hands only what the kernel
+  drained (``loop.sock_recv_into_or_wait``), so a receive loop goes straight
+  to the wait instead of paying for a ``recv_into`` that fails: one syscall
+  per message.  Each send tries ``send()`` itself and hands only what the kernel
   did not take to ``loop.sock_sendall``.
 * **Transport + BufferedProtocol** (:class:`_TransportStream`, used on every
   other loop).  On asyncio's selector loop ``sock_recv_into`` adds and removes
@@ -203,10 +203,10 @@ def _safe_name(getter: Any) -> Any:
 class _SockOpsStream(SocketStream):
     """Completion ops: the syscall first, then a readiness wait or ``loop.sock_sendall`` (see module docstring).
 
-    On tidal's loop a receive asks ``loop.sock_try_recv_into``, which skips a
-    syscall bound to fail after a short read, and waits with
-    ``loop.sock_wait_readable``; ``aclose()`` wakes that wait by failing its
-    future with :class:`StreamClosed`.  Elsewhere (tests force this class on
+    On tidal's loop a receive asks ``loop.sock_recv_into_or_wait``, which
+    skips a syscall bound to fail after a short read and otherwise hands back
+    a readiness future; ``aclose()`` wakes that wait by failing the future
+    with :class:`StreamClosed`.  Elsewhere (tests force this class on
     every loop) the generic :func:`wait_readable` runs under an
     :class:`InterruptibleOperation`.  A send tries ``send()`` first and only
     goes through ``loop.sock_sendall`` for what the kernel did not take.
@@ -218,9 +218,8 @@ class _SockOpsStream(SocketStream):
         super().__init__(sock)
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._try_receive: Callable[[socket.socket, Any], int | None] | None = getattr(loop, "sock_try_recv_into", None)
-        self._wait_readable: Callable[[socket.socket], asyncio.Future[None]] | None = getattr(
-            loop, "sock_wait_readable", None
+        self._receive_or_wait: Callable[[socket.socket, Any], int | asyncio.Future[None]] | None = getattr(
+            loop, "sock_recv_into_or_wait", None
         )
         self._receive_waiter: asyncio.Future[None] | None = None  # tidal's loop: the pending readiness wait
         self._receive_busy = False
@@ -234,33 +233,32 @@ class _SockOpsStream(SocketStream):
         """Receive into ``buffer``: the syscall first, a readiness wait only when there is nothing; ``0`` at EOF."""
         if self._closed or self._receive_busy or not len(buffer):
             self._refuse_receive(buffer)
-        try_receive = self._try_receive
-        if try_receive is None:
+        receive_or_wait = self._receive_or_wait
+        if receive_or_wait is None:
             return await self._receive_with_generic_wait(buffer)
         sock = self._socket
         try:
-            count = try_receive(sock, buffer)
+            outcome = receive_or_wait(sock, buffer)
         except OSError as error:
             raise StreamBroken(f"receiving failed: {error}") from error
-        if count is not None:
-            return count
-        assert self._wait_readable is not None  # tidal's loop has both methods
+        if isinstance(outcome, int):
+            return outcome
         self._receive_busy = True
         try:
             while True:
-                waiter = self._receive_waiter = self._wait_readable(sock)
+                self._receive_waiter = outcome
                 try:
-                    await waiter  # a cancellation consumed nothing; aclose() fails it with StreamClosed
+                    await outcome  # a cancellation consumed nothing; aclose() fails it with StreamClosed
                 finally:
                     self._receive_waiter = None
                 if self._closed:  # closed after the fd became readable, before this task ran
                     raise StreamClosed(_CLOSED_WHILE_RECEIVING)
                 try:
-                    count = try_receive(sock, buffer)
+                    outcome = receive_or_wait(sock, buffer)
                 except OSError as error:
                     raise StreamBroken(f"receiving failed: {error}") from error
-                if count is not None:
-                    return count
+                if isinstance(outcome, int):
+                    return outcome
         finally:
             self._receive_busy = False
 
