@@ -137,8 +137,11 @@ def test_finish_raises_the_pending_fault() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(limit=st.integers(min_value=1, max_value=len(TEXT) - 1), cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=6),
-       max_length=st.sampled_from([1, 100, 1 << 20]))
+@given(
+    limit=st.integers(min_value=1, max_value=len(TEXT) - 1),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=6),
+    max_length=st.sampled_from([1, 100, 1 << 20]),
+)
 def test_max_output_hands_out_exactly_the_limit_then_raises(limit: int, cuts: list[int], max_length: int) -> None:
     decoder = Decompressor("gzip", max_output=limit, max_length=max_length)
     output = bytearray()
@@ -154,7 +157,11 @@ def test_max_output_hands_out_exactly_the_limit_then_raises(limit: int, cuts: li
 @pytest.mark.parametrize("split", ["whole", "stream-then-garbage", "byte-by-byte"])
 def test_br_trailing_data_has_one_error_type_whatever_the_split(split: str) -> None:
     data = BR + b"garbage"
-    chunks = {"whole": [data], "stream-then-garbage": [BR, b"garbage"], "byte-by-byte": [data[i : i + 1] for i in range(len(data))]}[split]
+    chunks = {
+        "whole": [data],
+        "stream-then-garbage": [BR, b"garbage"],
+        "byte-by-byte": [data[i : i + 1] for i in range(len(data))],
+    }[split]
     output, error = decode_until_error("br", chunks)
     assert type(error) is CorruptStreamError
     assert str(error).startswith("br data is corrupt or followed by trailing data")

@@ -570,7 +570,10 @@ def test_lines_before_trailing_garbage_arrive_then_the_error(run: Run, tmp_path:
 
     async def scenario() -> list[str]:
         lines: list[str] = []
-        opened = TextStream(FileStream(path, "rb", compression="gzip")) if in_worker else tidal.open(path, "rt", compression="gzip")
+        if in_worker:
+            opened = TextStream(FileStream(path, "rb", compression="gzip"))
+        else:
+            opened = tidal.open(path, "rt", compression="gzip")
         async with opened as text:
             with pytest.raises(StreamBroken, match="trailing garbage after gzip member 1") as caught:
                 async for line in text:
