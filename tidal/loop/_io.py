@@ -12,11 +12,16 @@ A socket operation is first tried directly by the loop method; only when the
 kernel answers EAGAIN is it queued here, and only if the record's read (or
 write) interest is not armed yet does this cost an ``epoll_ctl``.  When an
 operation completes and its queue empties, the interest is *not* dropped at
-once: the record joins the ``idle`` set, and just before the loop next blocks
-in the poller it drops interests nobody wants any more.  A coroutine that
-receives in a loop therefore re-queues its next receive before that point and
-the registration survives: asyncio's ``sock_recv`` pays an epoll
-register/unregister pair per receive, this pays none in the steady state.
+once.  On the read side it stays armed until the fd next reports readable
+with nothing queued (with epoll and kqueue, which forget an fd when it is
+closed; poll and select would report a closed fd forever, so there the
+record goes idle at once); on the write side (a socket is nearly always
+writable) the record joins the ``idle`` set at once.  Idle records are swept just
+before the loop next blocks in the poller, dropping interests nobody wants
+any more.  A coroutine that receives in a loop therefore re-queues its next
+receive long before that point and the registration survives untouched:
+asyncio's ``sock_recv`` pays an epoll register/unregister pair per receive,
+this pays none in the steady state, and no per-message bookkeeping either.
 
 A failed ``recv`` costs more than a successful one in Python (the
 interpreter builds a ``BlockingIOError`` with its message), and a receive
@@ -113,6 +118,9 @@ class IoRegistry:
         self._idle: set[FdRecord] = set()
         self.idle = self._idle  # read-only view for the loop: "is a sweep due?"
         self.records = self._records  # read-only view for the loop's hot paths
+        # Leaving a read interest armed after the last operation is only safe
+        # when closing the fd removes it from the backend (see module docstring).
+        self._keep_read_interest = bool(getattr(poller, "forgets_closed_fds", False))
         # Bound once: dispatch() runs every iteration.
         self._ready_append = ready.append
         self._idle_add = self._idle.add
@@ -251,6 +259,7 @@ class IoRegistry:
         records = self._records
         ready_append = self._ready_append
         idle_add = self._idle_add
+        keep_read_interest = self._keep_read_interest
         for fd, mask in events:
             record = records.get(fd)
             if record is None:
@@ -260,13 +269,18 @@ class IoRegistry:
                 if record.internal is not None:
                     record.internal()
                 queue = record.read_ops
+                waiters = record.read_waiters
+                # Served ops and waiters leave the read interest armed and the
+                # record out of the idle set: a receive loop asks again in this
+                # same iteration.  If nobody does, the next readiness finds
+                # nothing queued, and only then is the interest dropped.
+                served = True if keep_read_interest and (queue or waiters) else False
                 while queue:
                     operation = queue[0]
                     # a done future: cancelled while waiting, just drop it
                     if not operation.future.done() and not operation.attempt():
                         break
                     queue.popleft()
-                waiters = record.read_waiters
                 if waiters:
                     for waiter in waiters:  # set_result only schedules: the list cannot change here
                         if not waiter.done():
@@ -279,8 +293,8 @@ class IoRegistry:
                         idle_add(record)
                     else:
                         ready_append(reader)
-                elif not queue and record.internal is None:
-                    idle_add(record)
+                elif not served and not queue and record.internal is None:
+                    idle_add(record)  # nobody waits (any more, on poll and select)
             if mask & WAKES_WRITE:
                 queue = record.write_ops
                 while queue:

@@ -21,6 +21,7 @@ class EpollPoller:
     """A :class:`~tidal.loop._poller.Poller` over ``select.epoll``."""
 
     name = "epoll"
+    forgets_closed_fds = True  # the kernel drops an fd from the set when it is closed
 
     def __init__(self) -> None:
         self._epoll = select.epoll()

@@ -20,6 +20,7 @@ class KqueuePoller:
     """A :class:`~tidal.loop._poller.Poller` over ``select.kqueue``."""
 
     name = "kqueue"
+    forgets_closed_fds = True  # closing an fd deletes its kevents
 
     def __init__(self) -> None:
         self._select: Any = select  # kqueue names exist only on BSD builds

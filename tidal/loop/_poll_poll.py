@@ -16,6 +16,7 @@ class PollPoller:
     """A :class:`~tidal.loop._poller.Poller` over ``select.poll``."""
 
     name = "poll"
+    forgets_closed_fds = False  # a closed fd stays in the list (POLLNVAL)
 
     def __init__(self) -> None:
         self._poll_object = select.poll()

@@ -13,6 +13,7 @@ class SelectPoller:
     """A :class:`~tidal.loop._poller.Poller` over ``select.select``."""
 
     name = "select"
+    forgets_closed_fds = False  # a closed fd in the sets makes select() fail
 
     def __init__(self) -> None:
         self._readers: set[int] = set()

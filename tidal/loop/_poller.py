@@ -29,6 +29,9 @@ class Poller(Protocol):
     """A readiness backend (epoll, kqueue, poll or select)."""
 
     name: str
+    forgets_closed_fds: bool
+    """True when closing an fd removes it from the backend (epoll, kqueue): the
+    loop may then leave an interest armed after the last operation on it."""
 
     def register(self, fd: int, mask: int) -> None:
         """Start watching ``fd`` for the events in ``mask`` (READ and/or WRITE)."""
