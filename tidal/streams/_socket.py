@@ -324,6 +324,31 @@ class _SockOpsStream(SocketStream):
         finally:
             self._send_busy = False
 
+    async def send_file(self, file: Any, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` (a binary file object) from ``offset``.
+
+        ``loop.sock_sendfile`` does it: ``os.sendfile`` where the loop and
+        the platform allow, reading and sending chunks otherwise.  The same
+        rules as :meth:`send_all` hold: one send at a time, and a cancelled
+        or failed send breaks the stream.
+        """
+        if self._closed or self._send_busy or self._send_broken is not None or self._eof_sent:
+            self._refuse_send()
+        self._send_busy = True
+        try:
+            sent = await self._sending.run(self._loop.sock_sendfile(self._socket, file, offset, count))
+        except asyncio.CancelledError:
+            self._send_broken = "an earlier send_file() was cancelled after sending an unknown prefix"
+            raise
+        except OSError as error:
+            self._send_broken = f"sending failed: {error}"
+            raise StreamBroken(self._send_broken) from error
+        finally:
+            self._send_busy = False
+        if sent != count:
+            self._send_broken = f"the file ended after {sent} of {count} bytes"
+            raise StreamBroken(self._send_broken)
+
     def _refuse_send(self) -> None:
         self._check_open()
         if self._send_busy:
