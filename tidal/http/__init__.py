@@ -17,6 +17,7 @@ from ._headers import Headers, HeadersLike
 from ._server import (
     ASGIApp,
     ClientDisconnected,
+    FileBody,
     Handler,
     Request,
     RequestTimeout,
@@ -83,6 +84,7 @@ __all__ = [
     "HeadersLike",
     "ASGIApp",
     "ClientDisconnected",
+    "FileBody",
     "Handler",
     "Request",
     "RequestTimeout",

@@ -10,6 +10,7 @@ import tidal.http._server
 SERVER_NAMES = {
     "ASGIApp",
     "ClientDisconnected",
+    "FileBody",
     "Handler",
     "Request",
     "RequestTimeout",

@@ -5,7 +5,7 @@ from ._errors import ClientDisconnected, RequestTimeout
 from ._limits import ServerLimits, ServerTimeouts
 from ._native import Handler
 from ._request import Request
-from ._response import Response
+from ._response import FileBody, Response
 from ._serve import serve
 from ._server import Server
 from ._static import StaticFiles
@@ -14,6 +14,7 @@ from ._workers import run
 __all__ = [
     "ASGIApp",
     "ClientDisconnected",
+    "FileBody",
     "Handler",
     "Request",
     "RequestTimeout",

@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, BinaryIO
 
 from tidal.protocols.http import (
     DONE,
@@ -82,7 +83,9 @@ class HTTPServerConnection:
         self._engine = HTTPConnection(SERVER, limits=state.engine_limits)
         self._receive_deadline = Deadline(loop)
         self._send_deadline = Deadline(loop)
-        self._writer = ResponseWriter(self._engine, self._send, lambda: state.closing)
+        # os.sendfile needs the raw socket: plain socket streams on tidal's loop offer it.
+        send_file = self._send_file if getattr(stream, "send_file", None) is not None else None
+        self._writer = ResponseWriter(self._engine, self._send, lambda: state.closing, send_file)
         self._buffer = bytearray(_RECEIVE_SIZE)
         self._view = memoryview(self._buffer)
         self._requests = 0
@@ -330,6 +333,25 @@ class HTTPServerConnection:
         deadline.arm(self._loop.time() + self._state.timeouts.write)
         try:
             await self._stream.send_all(data)
+        except asyncio.CancelledError:
+            self._send_failed = True
+            deadline.raise_if_expired()
+            raise
+        except BaseException:
+            self._send_failed = True
+            raise
+        finally:
+            deadline.disarm()
+
+    async def _send_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        await self._send_guarded(self._stream.send_file(file, offset, count))  # type: ignore[attr-defined]
+
+    async def _send_guarded(self, operation: Awaitable[None]) -> None:
+        """Await a send under the write timeout (the general form of :meth:`_send`)."""
+        deadline = self._send_deadline
+        deadline.arm(self._loop.time() + self._state.timeouts.write)
+        try:
+            await operation
         except asyncio.CancelledError:
             self._send_failed = True
             deadline.raise_if_expired()

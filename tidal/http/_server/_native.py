@@ -8,7 +8,7 @@ from typing import Any
 
 from .._headers import Headers
 from ._request import Request
-from ._response import Response
+from ._response import FileBody, Response
 from ._writer import RawHeaders, ResponseWriter
 
 __all__ = ["Handler", "Dispatch", "native_dispatch", "send_response"]
@@ -43,6 +43,9 @@ async def send_response(writer: ResponseWriter, response: Response) -> None:
     headers = response.headers.raw()
     if isinstance(body, (bytes, bytearray, memoryview)) and response.trailers is None:
         await writer.respond(response.status, headers, body)
+        return
+    if isinstance(body, FileBody) and response.trailers is None:
+        await writer.respond_with_file(response.status, headers, body)
         return
     writer.start(response.status, headers, trailers=response.trailers is not None)
     if isinstance(body, (bytes, bytearray, memoryview)):

@@ -2,22 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from http import HTTPStatus
 from typing import Any, Union
 
 from .._headers import Headers, HeadersLike
 
-__all__ = ["Response", "Body", "TrailersSource", "reason_phrase"]
+__all__ = ["Response", "Body", "FileBody", "TrailersSource", "reason_phrase"]
 
-Body = Union[bytes, bytearray, memoryview, str, AsyncIterable[bytes], Iterable[bytes]]
-"""A response body: bytes or text sent whole, or an (async) iterable of byte pieces streamed."""
+Body = Union[bytes, bytearray, memoryview, str, "FileBody", AsyncIterable[bytes], Iterable[bytes]]
+"""A response body: bytes or text sent whole, a :class:`FileBody`, or an (async) iterable of byte pieces streamed."""
 
 TrailersSource = Union[HeadersLike, Callable[[], Awaitable[HeadersLike]], None]
 """Trailer fields, or an async callable producing them once the body has been sent."""
 
 _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+_FILE_CHUNK = 256 * 1024
+
+
+class FileBody:
+    """A region of a file as a response body, ``count`` bytes from ``offset``.
+
+    Over a plain TCP or Unix connection on tidal's loop the kernel copies it
+    (``os.sendfile``: no read into Python, no copy per byte); elsewhere (TLS,
+    other loops, ``HEAD``) it is read in chunks in the default executor, so a
+    slow disk never blocks the loop.  Either way ``Content-Length`` is set to
+    ``count`` unless the response has one, and each piece must be taken by
+    the client within the server's write timeout.  A file that turns out
+    shorter than ``count`` breaks the connection (the client sees a
+    truncated body, never a wrong one).
+    """
+
+    __slots__ = ("path", "offset", "count")
+
+    def __init__(self, path: str | os.PathLike[str], offset: int = 0, count: int | None = None) -> None:
+        if offset < 0:
+            raise ValueError(f"offset must not be negative, not {offset}")
+        self.path = os.fspath(path)
+        """The file's path."""
+        self.offset = offset
+        """Where the region starts."""
+        if count is None:
+            count = max(0, os.stat(self.path).st_size - offset)
+        elif count < 0:
+            raise ValueError(f"count must not be negative, not {count}")
+        self.count = count
+        """How many bytes are sent."""
+
+    def __repr__(self) -> str:
+        return f"<FileBody {self.path!r} [{self.offset}:{self.offset + self.count}]>"
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """The region in chunks, each read off the loop thread."""
+        loop = asyncio.get_running_loop()
+        descriptor = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        offset, count = self.offset, self.count
+        try:
+            while count > 0:
+                data = await loop.run_in_executor(None, os.pread, descriptor, min(_FILE_CHUNK, count), offset)
+                if not data:
+                    raise OSError(f"{self.path} ended {count} bytes before the {self.count}-byte region")
+                offset += len(data)
+                count -= len(data)
+                yield data
+        finally:
+            os.close(descriptor)
 
 
 def reason_phrase(status: int) -> bytes:
@@ -33,7 +85,8 @@ class Response:
     sent with ``Content-Length``; or an async iterable (or plain iterable) of
     bytes, streamed with chunked encoding to HTTP/1.1 clients (delimited by
     closing the connection for HTTP/1.0 clients) unless ``Content-Length``
-    is given.  Each piece is sent before the next is requested, so a slow
+    is given; or a :class:`FileBody` (a file region, sent with
+    ``os.sendfile`` where possible).  Each piece is sent before the next is requested, so a slow
     client slows the producer instead of filling memory.  ``trailers`` are
     sent after a chunked body: fields, or an async callable returning them
     once the body is done (a checksum of what was streamed).

@@ -10,16 +10,15 @@ Files carry ``ETag``/``Last-Modified`` (``If-None-Match`` and
 are gzip-encoded on the fly for clients that accept it.  Directories
 without an ``index.html`` get a listing whose names are HTML-escaped.
 
-File bodies are read in chunks in the default executor, so a slow disk
-never blocks the loop, and each chunk is sent before the next is read.
-``os.sendfile`` is not used: the HTTP engine frames every body byte it
-sends, and it has no way yet to account for bytes the kernel sends on its
-behalf.
+File bodies are :class:`~tidal.http.FileBody` regions: over plain TCP on
+tidal's loop the kernel sends them (``os.sendfile``); otherwise they are
+read in chunks in the default executor, so a slow disk never blocks the
+loop, and each chunk is sent before the next is read.  Gzip-encoded
+responses are always read and compressed in chunks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import mimetypes
 import os
@@ -31,11 +30,10 @@ from urllib.parse import quote
 from tidal.protocols.compression import Compressor
 
 from ._request import Request
-from ._response import Response
+from ._response import FileBody, Response
 
 __all__ = ["StaticFiles"]
 
-_CHUNK = 256 * 1024
 _COMPRESSIBLE_PREFIXES = ("text/", "application/json", "application/javascript", "application/xml", "image/svg+xml")
 _MIN_COMPRESS_SIZE = 256
 
@@ -113,7 +111,7 @@ class StaticFiles:
             return Response(b"", status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
         if gzip:
             headers["Content-Encoding"] = "gzip"
-            return Response(_gzipped(_file_chunks(path, 0, size)), headers=headers)
+            return Response(_gzipped(aiter(FileBody(path, 0, size))), headers=headers)
         byte_range = _requested_range(request, etag, size)
         if byte_range == "unsatisfiable":
             return Response(b"", status=416, headers={"Content-Range": f"bytes */{size}"})
@@ -122,7 +120,7 @@ class StaticFiles:
             status, (start, count) = 206, byte_range
             headers["Content-Range"] = f"bytes {start}-{start + count - 1}/{size}"
         headers["Content-Length"] = str(count)
-        return Response(_file_chunks(path, start, count), status=status, headers=headers)
+        return Response(FileBody(path, start, count), status=status, headers=headers)
 
 
 def _compressible(content_type: str) -> bool:
@@ -190,22 +188,6 @@ def _requested_range(request: Request, etag: str, size: int) -> tuple[int, int] 
     if end < start:
         return None
     return (start, end - start + 1)
-
-
-async def _file_chunks(path: str, offset: int, count: int) -> AsyncIterator[bytes]:
-    """Read ``count`` bytes from ``offset`` in chunks, off the loop thread."""
-    loop = asyncio.get_running_loop()
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        while count > 0:
-            data = await loop.run_in_executor(None, os.pread, descriptor, min(_CHUNK, count), offset)
-            if not data:
-                raise OSError(f"{path} shrank while being sent")
-            offset += len(data)
-            count -= len(data)
-            yield data
-    finally:
-        os.close(descriptor)
 
 
 async def _gzipped(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -14,19 +14,22 @@ from __future__ import annotations
 import time
 from email.utils import formatdate
 from collections.abc import Callable
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from tidal.protocols.http import Data, EndOfMessage, HTTPConnection, InformationalResponse
 from tidal.protocols.http import Response as WireResponse
 from tidal.streams import ByteStream
 
-from ._response import reason_phrase
+from ._response import FileBody, reason_phrase
 
 __all__ = ["ResponseWriter", "RawHeaders", "http_date"]
 
 RawHeaders = list[tuple[bytes, bytes]]
 # Large bodies go to the engine in slices so no single copy is huge.
 _SLICE = 256 * 1024
+# A file body goes to the kernel in slices of this size, each one under the
+# write timeout, so a slow client is judged by its progress, not the file size.
+_SENDFILE_SLICE = 4 * 1024 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
 _date_cache: tuple[int, bytes] = (0, b"")
 
@@ -50,14 +53,30 @@ class SendWithDeadline(Protocol):
     async def __call__(self, data: bytes) -> None: ...
 
 
+class SendFileWithDeadline(Protocol):
+    """The connection's ``send_file`` (``os.sendfile``) under its write timeout."""
+
+    async def __call__(self, file: BinaryIO, offset: int, count: int) -> None: ...
+
+
 class ResponseWriter:
     """Writes one response at a time; :meth:`begin` prepares it for the next request."""
 
-    __slots__ = ("_engine", "_send", "_closing", "_is_head", "_force_close", "_pending", "started", "finished", "status", "sent_bytes")
+    __slots__ = (
+        "_engine", "_send", "_send_file", "_closing", "_is_head", "_force_close", "_pending",
+        "started", "finished", "status", "sent_bytes",
+    )
 
-    def __init__(self, engine: HTTPConnection, send: SendWithDeadline, closing: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        engine: HTTPConnection,
+        send: SendWithDeadline,
+        closing: Callable[[], bool],
+        send_file: SendFileWithDeadline | None = None,
+    ) -> None:
         self._engine = engine
         self._send = send
+        self._send_file = send_file
         self._closing = closing
         self._is_head = False
         self._force_close = False
@@ -137,6 +156,36 @@ class ResponseWriter:
             await self._write_slices(memoryview(body))
             await self._send(engine.send(EndOfMessage()))
         self.sent_bytes = len(body)
+        self.finished = True
+
+    async def respond_with_file(self, status: int, headers: RawHeaders, body: FileBody) -> None:
+        """Send a whole response whose body is a file region, by ``os.sendfile`` when possible.
+
+        Without a ``send_file`` (TLS, other loops) or with nothing to send on
+        the wire (``HEAD``, an empty region), the region is read in chunks
+        and written like any streamed body.
+        """
+        count = body.count
+        self._pending = self._head(status, headers, count)
+        if self._send_file is None or self._is_head or not count:
+            if not self._is_head:
+                async for piece in body:
+                    await self.write(piece)
+            await self.end()
+            return
+        head, self._pending = self._pending, b""
+        before, after = self._engine.send_passthrough(count)
+        await self._send(head + before)
+        with open(body.path, "rb", buffering=0) as file:
+            offset, left = body.offset, count
+            while left:
+                # One write-timeout window per slice, as for streamed bodies.
+                size = min(left, _SENDFILE_SLICE)
+                await self._send_file(file, offset, size)
+                offset += size
+                left -= size
+                self.sent_bytes += size
+        await self._send(after + self._engine.send(EndOfMessage()))
         self.finished = True
 
     def start(self, status: int, headers: RawHeaders, *, trailers: bool = False) -> None:

@@ -663,6 +663,32 @@ class HTTPConnection:
             self._check_sent_trailers(event)  # type: ignore[arg-type]
         return data
 
+    def send_passthrough(self, length: int) -> tuple[bytes, bytes]:
+        """Frame ``length`` body bytes that the caller sends itself (``os.sendfile``).
+
+        Returns the bytes to send before and after them (``(b"", b"")`` for a
+        ``Content-Length`` body, a chunk's size line and CRLF for a chunked
+        one) and counts them against the declared length like a
+        :class:`Data` event of that size.  Raises
+        :class:`HTTPLocalProtocolError` when body bytes cannot be sent now.
+        """
+        if length <= 0:
+            raise ValueError(f"length must be positive, not {length}")
+        fast = self._fast
+        if fast is not None:
+            if fast.sent_head and not fast.sent_end and length <= fast.send_remaining:
+                fast.send_remaining -= length
+                return b"", b""
+            self._materialize()
+        placeholder = _Passthrough(length)
+        try:
+            pieces = self._h11.send_with_data_passthrough(Data(data=placeholder))  # type: ignore[arg-type]
+        except h11.LocalProtocolError as exc:
+            raise HTTPLocalProtocolError(str(exc)) from exc
+        assert pieces is not None
+        index = next(number for number, piece in enumerate(pieces) if piece is placeholder)  # type: ignore[comparison-overlap]
+        return b"".join(pieces[:index]), b"".join(pieces[index + 1 :])
+
     def _check_sent_head(self, event: Request | Response | InformationalResponse, data: bytes) -> None:
         # h11 already refuses CR, LF, NUL and bad tokens on send; what it lets
         # through and we refuse is other control characters and status codes
@@ -735,6 +761,18 @@ class HTTPConnection:
         self._facts = NO_FACTS
         self._remaining = self._body_received = 0
         self._chunked = None
+
+
+class _Passthrough:
+    """Stands for body bytes sent outside the engine: h11 only asks its length."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
 
 
 def _with_connection_close(response: Response) -> Response:
