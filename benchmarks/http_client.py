@@ -62,6 +62,7 @@ CASES = [
     ("httpx", "asyncio"),
     ("aiohttp", "asyncio"),
     ("aiohttp", "uvloop"),
+    ("tornado", "asyncio"),
 ]
 WORKLOADS = ("small", "large", "lines")
 # cProfile entries that are the loop waiting for I/O, not working.
@@ -301,6 +302,52 @@ async def aiohttp_lines(url: str, _count: int) -> dict[str, Any]:
         return await _timed(iterate)
 
 
+async def tornado_large(url: str, _count: int) -> dict[str, Any]:
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    client = AsyncHTTPClient(force_instance=True, max_body_size=1 << 40)
+    size = 0
+
+    def count(chunk: bytes) -> None:
+        nonlocal size
+        size += len(chunk)
+
+    async def download() -> int:
+        await client.fetch(HTTPRequest(url, streaming_callback=count, request_timeout=600))
+        return size
+
+    try:
+        return await _timed(download)
+    finally:
+        client.close()
+
+
+async def tornado_lines(url: str, _count: int) -> dict[str, Any]:
+    """Tornado decompresses the stream; lines are cut from each decoded chunk as it arrives."""
+    import codecs
+
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+    client = AsyncHTTPClient(force_instance=True, max_body_size=1 << 40)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines, tail = 0, ""
+
+    def on_chunk(chunk: bytes) -> None:
+        nonlocal lines, tail
+        parts = (tail + decoder.decode(chunk)).split("\n")
+        tail = parts.pop()
+        lines += len(parts)
+
+    async def iterate() -> int:
+        await client.fetch(HTTPRequest(url, streaming_callback=on_chunk, decompress_response=True, request_timeout=600))
+        return lines + (1 if tail + decoder.decode(b"", final=True) else 0)
+
+    try:
+        return await _timed(iterate)
+    finally:
+        client.close()
+
+
 async def _timed(work: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     cpu, wall = time.process_time(), time.perf_counter()
     result = await work()
@@ -311,6 +358,9 @@ CLIENTS: dict[tuple[str, str], Callable[[str, int], Awaitable[dict[str, Any]]]] 
     (client, workload): globals()[f"{client}_{workload}"]
     for client in ("tidal", "httpx", "aiohttp") for workload in WORKLOADS
 }
+# Tornado's client opens a connection per request, so only the two one-request workloads.
+CLIENTS[("tornado", "large")] = tornado_large
+CLIENTS[("tornado", "lines")] = tornado_lines
 PATHS = {"small": "/small.bin", "large": "/large.bin", "lines": "/text.log"}
 
 
@@ -397,6 +447,8 @@ def run_all(settings: Settings, workloads: list[str], cases: list[tuple[str, str
             for client, loop in rows:
                 key = (workload, client, loop)
                 reason = available(client, loop) if client != "curl" else None
+                if client != "curl" and (client, workload) not in CLIENTS:
+                    reason = "not measured: the client opens a connection per request"
                 if reason is not None:
                     results[key] = [{"error": reason}]
                     continue
@@ -459,7 +511,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--text-mib", type=int, help="decoded size of the gzip text in MiB (default 50; quick 8)")
     parser.add_argument("--runs", type=int, help="runs per case (default 3; quick 1)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: small,large,lines")
-    parser.add_argument("--clients", default="tidal,httpx,aiohttp", help="comma-separated clients to measure")
+    parser.add_argument("--clients", default="tidal,httpx,aiohttp,tornado", help="comma-separated clients to measure")
     parser.add_argument("--no-pin", action="store_true", help="do not pin nginx and the client to separate CPUs")
     parser.add_argument("--profile", choices=WORKLOADS, help="cProfile tidal's client (tidal's loop) on a workload")
     parser.add_argument("--top", type=int, default=25, help="functions shown by --profile")
