@@ -515,3 +515,32 @@ def test_readiness_waiters_all_wake_and_a_cancelled_one_drops_the_interest() -> 
         left.close()
         right.close()
         loop.close()
+
+
+def test_repeated_timeouts_do_not_pile_up_waiting_operations() -> None:
+    # A receive (or readiness wait) that times out again and again on an idle
+    # socket leaves a cancelled entry behind each time; the next submission
+    # drops them, so the fd's queues stay bounded.
+    import tidal.loop
+
+    loop = tidal.loop.new_event_loop()
+    left, right = socket_pair()
+    buffer = bytearray(16)
+
+    async def main() -> None:
+        for _ in range(50):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(loop.sock_recv_into(left, buffer), 0.0001)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(loop.sock_wait_readable(left), 0.0001)  # type: ignore[attr-defined]
+        record = loop._io.records[left.fileno()]  # type: ignore[attr-defined]
+        assert len(record.read_ops) <= 1 and len(record.read_waiters) <= 1
+        right.send(b"still works")
+        assert await loop.sock_recv_into(left, buffer) == 11
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        left.close()
+        right.close()
+        loop.close()

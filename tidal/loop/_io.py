@@ -203,9 +203,11 @@ class IoRegistry:
         record = self._records.get(fd)
         if record is None or record.owner is not owner:
             record = self._record(fd, owner)
-        record.read_ops.append(operation)
+        queue = record.read_ops
+        _prune_cancelled(queue)  # repeated timeouts must not pile up dead operations
+        queue.append(operation)
         if not record.armed & READ:
-            self._arm_for(record, record.read_ops)
+            self._arm_for(record, queue)
         return record
 
     def add_read_waiter(self, fd: int, owner: object, waiter: asyncio.Future[None]) -> None:
@@ -214,6 +216,8 @@ class IoRegistry:
         if record is None or record.owner is not owner:
             record = self._record(fd, owner)
         waiters = record.read_waiters
+        if waiters:  # repeated timeouts must not pile up cancelled waits
+            waiters[:] = [pending for pending in waiters if not pending.done()]
         waiters.append(waiter)
         if not record.armed & READ:
             try:
@@ -238,9 +242,11 @@ class IoRegistry:
         record = self._records.get(fd)
         if record is None or record.owner is not owner:
             record = self._record(fd, owner)
-        record.write_ops.append(operation)
+        queue = record.write_ops
+        _prune_cancelled(queue)
+        queue.append(operation)
         if not record.armed & WRITE:
-            self._arm_for(record, record.write_ops)
+            self._arm_for(record, queue)
 
     def _arm_for(self, record: FdRecord, queue: deque[Operation]) -> None:
         try:
@@ -406,3 +412,8 @@ class IoRegistry:
             self._forget(record)
         self._idle.clear()
 
+
+def _prune_cancelled(queue: deque[Operation]) -> None:
+    """Drop operations at the head whose futures are done (cancelled while waiting)."""
+    while queue and queue[0].future.done():
+        queue.popleft()

@@ -83,7 +83,7 @@ class SocketLoop(SignalLoop):
         operation.sock = sock
         operation.buffer = buf
         operation.nbytes = 0
-        if record is not None and record.owner is sock and record.armed & READ:
+        if record is not None and record.owner is sock and record.armed & READ and not record.read_ops:
             record.read_ops.append(operation)  # the steady state of submit_read, inlined
         else:
             record = io.submit_read(fd, sock, operation)
@@ -104,7 +104,7 @@ class SocketLoop(SignalLoop):
         future: asyncio.Future[None] = _Future(loop=self)
         fd = sock.fileno()
         record = self._io.records.get(fd)
-        if record is not None and record.owner is sock and record.armed & READ:
+        if record is not None and record.owner is sock and record.armed & READ and not record.read_waiters:
             record.read_waiters.append(future)  # the steady state, inlined: the interest is armed already
         else:
             self._io.add_read_waiter(fd, sock, future)
@@ -136,7 +136,7 @@ class SocketLoop(SignalLoop):
                     record.read_drained = True  # a short read: the kernel had no more
                 return received
         future: asyncio.Future[None] = _Future(loop=self)
-        if record is not None and record.owner is sock and record.armed & READ:
+        if record is not None and record.owner is sock and record.armed & READ and not record.read_waiters:
             record.read_waiters.append(future)  # the steady state, inlined: the interest is armed already
         else:
             io.add_read_waiter(fd, sock, future)
