@@ -227,16 +227,6 @@ class IoRegistry:
                 self._drop_if_unused(record)
                 raise
 
-    def known_drained(self, fd: int, owner: object) -> bool:
-        """True when a receive on ``fd`` would most likely get EAGAIN (see FdRecord.read_drained).
-
-        Only a hint: skipping the syscall is always safe because the read
-        interest stays armed and readiness is level-triggered, so data that
-        did arrive meanwhile completes the queued operation at the next poll.
-        """
-        record = self._records.get(fd)
-        return record is not None and record.read_drained and record.owner is owner
-
     def submit_write(self, fd: int, owner: object, operation: Operation) -> None:
         """Queue a write-side operation that just got EAGAIN."""
         record = self._records.get(fd)

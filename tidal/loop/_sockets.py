@@ -69,8 +69,7 @@ class SocketLoop(SignalLoop):
         io = self._io
         # A failed try costs more than the receive itself (the interpreter
         # builds a BlockingIOError), so it is skipped while the fd is known
-        # to be drained; IoRegistry.known_drained (inlined here) says why
-        # that is safe.
+        # to be drained; the _io module docstring says why that is safe.
         record = io.records.get(fd)
         if record is None or not record.read_drained or record.owner is not sock:
             try:
