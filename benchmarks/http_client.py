@@ -63,6 +63,7 @@ CASES = [
     ("aiohttp", "asyncio"),
     ("aiohttp", "uvloop"),
     ("tornado", "asyncio"),
+    ("tidal-batches", "tidal"),
 ]
 WORKLOADS = ("small", "large", "lines")
 # cProfile entries that are the loop waiting for I/O, not working.
@@ -272,6 +273,22 @@ async def tidal_lines(url: str, _count: int) -> dict[str, Any]:
         return await _timed(iterate)
 
 
+async def tidal_batches_lines(url: str, _count: int) -> dict[str, Any]:
+    """The same lines through ``iter_line_batches()``: one await per decoded piece."""
+    import tidal.http
+
+    async with tidal.http.Client() as client:
+        async def iterate() -> int:
+            count = 0
+            async with client.stream("GET", url) as response:
+                async for batch in response.iter_line_batches():
+                    for _line in batch:
+                        count += 1
+            return count
+
+        return await _timed(iterate)
+
+
 async def httpx_lines(url: str, _count: int) -> dict[str, Any]:
     import httpx
 
@@ -361,6 +378,7 @@ CLIENTS: dict[tuple[str, str], Callable[[str, int], Awaitable[dict[str, Any]]]] 
 # Tornado's client opens a connection per request, so only the two one-request workloads.
 CLIENTS[("tornado", "large")] = tornado_large
 CLIENTS[("tornado", "lines")] = tornado_lines
+CLIENTS[("tidal-batches", "lines")] = tidal_batches_lines
 PATHS = {"small": "/small.bin", "large": "/large.bin", "lines": "/text.log"}
 
 
@@ -398,7 +416,7 @@ def child_main(arguments: argparse.Namespace) -> int:
 
 def available(client: str, loop: str) -> str | None:
     """None when the case can run, else why not."""
-    for module in {client, loop} - {"tidal", "asyncio"}:
+    for module in {client.split("-")[0], loop} - {"tidal", "asyncio"}:
         try:
             __import__(module)
         except ImportError:
@@ -448,7 +466,7 @@ def run_all(settings: Settings, workloads: list[str], cases: list[tuple[str, str
                 key = (workload, client, loop)
                 reason = available(client, loop) if client != "curl" else None
                 if client != "curl" and (client, workload) not in CLIENTS:
-                    reason = "not measured: the client opens a connection per request"
+                    reason = "not measured for this workload"
                 if reason is not None:
                     results[key] = [{"error": reason}]
                     continue
@@ -511,7 +529,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--text-mib", type=int, help="decoded size of the gzip text in MiB (default 50; quick 8)")
     parser.add_argument("--runs", type=int, help="runs per case (default 3; quick 1)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: small,large,lines")
-    parser.add_argument("--clients", default="tidal,httpx,aiohttp,tornado", help="comma-separated clients to measure")
+    parser.add_argument("--clients", default="tidal,httpx,aiohttp,tornado,tidal-batches",
+                        help="comma-separated clients to measure (tidal-batches: iter_line_batches, lines only)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin nginx and the client to separate CPUs")
     parser.add_argument("--profile", choices=WORKLOADS, help="cProfile tidal's client (tidal's loop) on a workload")
     parser.add_argument("--top", type=int, default=25, help="functions shown by --profile")

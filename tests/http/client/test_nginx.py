@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import tidal.http as http
-from tidal.http import Client
+from tidal.http import Client, DecodingError
 
 from .conftest import LARGE_SIZE, LOG_LINES, SMALL_BODY, Nginx
 
@@ -55,6 +55,22 @@ def test_gzip_text_streams_to_lines(run: Run, nginx: Nginx) -> None:
                 assert response.headers["transfer-encoding"] == "chunked"
                 lines = [line async for line in response.iter_lines()]
         assert lines == expected and len(lines) == LOG_LINES
+
+    run(main())
+
+
+def test_gzip_text_streams_to_line_batches(run: Run, nginx: Nginx) -> None:
+    async def main() -> None:
+        expected = (nginx.root / "access.log").read_text("utf-8").splitlines()
+        async with Client() as client:
+            async with client.stream("GET", nginx.url("/access.log")) as response:
+                batches = [batch async for batch in response.iter_line_batches()]
+            async with client.stream("GET", nginx.url("/access.log")) as response:
+                with pytest.raises(DecodingError, match="cannot split"):
+                    async for _ in response.iter_line_batches(max_line_length=5):
+                        pass
+        assert len(batches) > 1 and all(batches)
+        assert [line for batch in batches for line in batch] == expected
 
     run(main())
 

@@ -330,6 +330,28 @@ class ClientResponse:
         except TextError as exc:
             raise DecodingError(f"cannot split the response into lines: {exc}", request=self.request) from exc
 
+    async def iter_line_batches(
+        self, encoding: str | None = None, errors: str = "replace", *, keepends: bool = False,
+        max_line_length: int | None = 1024 * 1024,
+    ) -> AsyncIterator[list[str]]:
+        """The lines of :meth:`iter_lines`, as lists: every line complete in each decoded piece.
+
+        For bodies of millions of lines: one ``await`` per received piece
+        instead of one per line.  No list is empty; a line is never split
+        across two lists.
+        """
+        decoder = LineDecoder(encoding or self.encoding, errors, keepends=keepends, max_line_length=max_line_length)
+        try:
+            async for chunk in self.iter_bytes():
+                lines = decoder.feed(chunk)
+                if lines:
+                    yield lines
+            lines = decoder.finish()
+            if lines:
+                yield lines
+        except TextError as exc:
+            raise DecodingError(f"cannot split the response into lines: {exc}", request=self.request) from exc
+
     def _start_streaming(self) -> None:
         if self._streamed:
             raise ResponseConsumed("the response body was already streamed or the response is closed")
