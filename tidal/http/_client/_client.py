@@ -267,7 +267,21 @@ class Client:
         if credentials is not None:
             credentials.apply(request.method, request.url.target, request.headers)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
-        response = await self._send_following(request, deadlines, credentials, follow)
+        if credentials is None and not len(self.cookies):
+            # The common case, decided up front: nothing to add from the jar and
+            # no challenge to answer, so the first exchange needs neither layer;
+            # a redirect goes on in the general loop.
+            response = await self._send_once(request, deadlines)
+            try:
+                extract_cookies(self.cookies, request.method, request.url, request.headers, response.headers)
+                redirected = follow and next_request(request, response) is not None
+            except BaseException:
+                await response.aclose()
+                raise
+            if redirected:
+                response = await self._send_following(request, deadlines, None, follow, response)
+        else:
+            response = await self._send_following(request, deadlines, credentials, follow)
         if not stream:
             try:
                 await response.read()
@@ -277,12 +291,16 @@ class Client:
         return response
 
     async def _send_following(
-        self, request: ClientRequest, deadlines: Deadlines, credentials: Auth | None, follow: bool
+        self, request: ClientRequest, deadlines: Deadlines, credentials: Auth | None, follow: bool,
+        first: ClientResponse | None = None,
     ) -> ClientResponse:
+        """Exchange, store cookies, answer challenges and follow redirects; ``first`` already answered ``request``."""
         history: list[ClientResponse] = []
+        response: ClientResponse | None = first
         while True:
-            deadlines.request = request
-            response = await self._send_authenticated(request, deadlines, credentials)
+            if response is None:
+                deadlines.request = request
+                response = await self._send_authenticated(request, deadlines, credentials)
             try:
                 following = next_request(request, response) if follow else None
             except BaseException:
@@ -297,7 +315,7 @@ class Client:
                                        request=request)
             await drain(response)
             history.append(response)
-            request = following
+            request, response = following, None
 
     async def _send_authenticated(self, request: ClientRequest, deadlines: Deadlines, auth: Auth | None) -> ClientResponse:
         response = await self._send_with_cookies(request, deadlines)

@@ -132,14 +132,30 @@ class Deadlines:
         at, error = self.limit(phase)
         if at is None:
             return await awaitable
-        scope = asyncio.timeout_at(at)
+        # asyncio.timeout_at's rule without its object: at the deadline the
+        # task is cancelled; if that cancellation (and no other) is what ends
+        # the await, it becomes the phase's timeout error.
+        task = _current_task()
+        if task is None:
+            raise RuntimeError("Deadlines.run must be awaited inside a task")
+        cancelling = task.cancelling()
+        timer = _Expiry(task)
+        handle = self._loop.call_at(at, timer.fire)
         try:
-            async with scope:
-                return await awaitable
-        except TimeoutError as exc:
-            if not scope.expired() or isinstance(exc, HTTPTimeout):
-                raise
-            raise self.expired(phase, error) from None
+            return await awaitable
+        except _CancelledError:
+            if timer.fired and task.uncancel() <= cancelling:
+                raise self.expired(phase, error) from None
+            raise
+        except BaseException:
+            if timer.fired:
+                task.uncancel()
+            raise
+        else:
+            if timer.fired:
+                task.uncancel()  # as asyncio.Timeout does when the await finished anyway
+        finally:
+            handle.cancel()
 
     def expired(self, phase: str, error: type[HTTPTimeout]) -> HTTPTimeout:
         """The exception for an expiry of ``error``'s kind while in ``phase``."""
@@ -153,6 +169,24 @@ class Deadlines:
         """Report a step of the exchange to the trace hook, if there is one."""
         if self.trace is not None:
             self.trace(event, details)
+
+
+class _Expiry:
+    """The deadline's callback: cancels the task once and remembers that it did."""
+
+    __slots__ = ("task", "fired")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.fired = False
+
+    def fire(self) -> None:
+        self.fired = True
+        self.task.cancel()
+
+
+_current_task = asyncio.current_task
+_CancelledError = asyncio.CancelledError
 
 
 @types.coroutine

@@ -1,0 +1,120 @@
+"""The request path without auth and with an empty cookie jar skips the cookie and challenge layers.
+
+Every scenario runs twice against nginx: once on that short path and once
+on the general one (a jar holding a cookie for another site, or credentials
+nginx ignores), and both must give the same statuses, bodies, histories,
+cookies and pool states.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from http.cookiejar import Cookie, CookieJar
+from typing import Any
+
+import pytest
+
+import tidal.http as http
+from tidal.http import Client
+
+from .conftest import SMALL_BODY, Nginx
+
+Run = Callable[..., Any]
+
+
+def _foreign_cookie() -> Cookie:
+    """A cookie for a domain the tests never visit: the jar is not empty, yet adds nothing."""
+    return Cookie(
+        0, "elsewhere", "1", None, False, "example.invalid", True, False, "/", True, False,
+        int(time.time()) + 3600, False, None, None, {},
+    )
+
+
+def _client(mode: str, jar: CookieJar, **options: Any) -> Client:
+    if mode == "cookie-jar":
+        jar.set_cookie(_foreign_cookie())
+    if mode == "auth":
+        options["auth"] = ("nobody", "unused")
+    return Client(cookies=jar, **options)
+
+
+def _layers_used(client: Client) -> list[str]:
+    """Records each call of the cookie/challenge layer on ``client``."""
+    calls: list[str] = []
+    general = client._send_authenticated
+
+    async def recording(*args: Any) -> Any:
+        calls.append("general")
+        return await general(*args)
+
+    client._send_authenticated = recording  # type: ignore[method-assign]
+    return calls
+
+
+async def _scenario(client: Client, nginx: Nginx) -> list[Any]:
+    """What a user can observe of a few exchanges: statuses, bodies, histories, errors, the pool."""
+    seen: list[Any] = []
+    small = await client.get(nginx.url("/small.bin"))
+    seen.append((small.status, small.content == SMALL_BODY, small.headers["content-length"], small.history))
+    chain = await client.get(nginx.url("/chain"))
+    seen.append((chain.status, chain.url, [(hop.status, hop.url) for hop in chain.history], chain.content))
+    kept = await client.get(nginx.url("/r302"), follow_redirects=False)
+    seen.append((kept.status, kept.headers["location"], kept.history))
+    with pytest.raises(http.TooManyRedirects) as caught:
+        await client.get(nginx.url("/loop"))
+    seen.append(str(caught.value).split(" (")[0])
+    set_cookie = await client.get(nginx.url("/setcookie"))
+    seen.append((set_cookie.status, set_cookie.content))
+    seen.append(sorted(cookie.name for cookie in client.cookies if cookie.name != "elsewhere"))
+    seen.append(client.pool_state)
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["cookie-jar", "auth"])
+def test_short_path_behaves_like_the_general_one(run: Run, nginx: Nginx, mode: str) -> None:
+    async def main() -> None:
+        async with Client() as short:
+            short_layers = _layers_used(short)
+            short_seen = await _scenario(short, nginx)
+        async with _client(mode, CookieJar()) as general:
+            general_layers = _layers_used(general)
+            general_seen = await _scenario(general, nginx)
+        assert short_seen == general_seen
+        assert short_seen[-2] == ["session"]
+        # The short path leaves the general loop only to redirect hops (chain: 2, loop: 10);
+        # the general path goes through it for every exchange.
+        assert short_layers == ["general"] * 12
+        assert general_layers == ["general"] * 17
+
+    run(main())
+
+
+def test_cookie_stored_on_the_short_path_is_sent_next(run: Run, nginx: Nginx) -> None:
+    async def main() -> None:
+        async with Client() as client:
+            layers = _layers_used(client)
+            first = await client.get(nginx.url("/setcookie"))
+            assert layers == [] and first.content == b"set"
+            echoed = await client.get(nginx.url("/headers"))
+            assert await echoed.text() == "auth= cookie=session=abc123"
+            assert layers == ["general"]
+
+    run(main())
+
+
+def test_redirect_limit_zero_and_hooks_on_the_short_path(run: Run, nginx: Nginx) -> None:
+    events: list[str] = []
+
+    async def main() -> None:
+        hooks = {"request": [lambda request: events.append(f"request {request.url.path}")],
+                 "response": [lambda response: events.append(f"response {response.status}")]}
+        async with Client(max_redirects=0, hooks=hooks) as client:
+            with pytest.raises(http.TooManyRedirects, match="more than 0 redirects"):
+                await client.get(nginx.url("/r302"))
+            assert client.pool_state == {"open": 0, "idle": 0, "waiting": 0}
+            plain = await client.get(nginx.url("/small.bin"))
+            assert plain.content == SMALL_BODY
+        assert events == ["request /r302", "response 302", "request /small.bin", "response 200"]
+
+    run(main())
