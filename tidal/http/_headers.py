@@ -110,6 +110,11 @@ class Headers(MutableMapping[str, str]):
         key = name.lower()
         return [value for field_name, value in self._fields if field_name.lower() == key]
 
+    def contains_any(self, names: Iterable[str]) -> bool:
+        """True if some field is named (in any case) one of ``names``; one pass for all of them."""
+        joined = "\n" + "\n".join([name for name, _ in self._fields]).lower() + "\n"
+        return any(f"\n{name.lower()}\n" in joined for name in names)
+
     def fields(self) -> list[tuple[str, str]]:
         """All fields as (name, value) pairs, in order, repetitions included."""
         return list(self._fields)

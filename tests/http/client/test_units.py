@@ -278,3 +278,13 @@ def test_headers_from_raw_decodes_wire_pairs_as_latin_1() -> None:
     headers = http.Headers.from_raw([(b"Content-Type", b"text/plain"), (b"X-Name", b"caf\xe9"), (b"x-name", b"2")])
     assert headers.fields() == [("Content-Type", "text/plain"), ("X-Name", "café"), ("x-name", "2")]
     assert headers.get_all("X-NAME") == ["café", "2"] and headers.raw()[1] == (b"X-Name", b"caf\xe9")
+
+
+def test_headers_contains_any_matches_whole_names_in_any_case() -> None:
+    from tidal.http import Headers
+
+    headers = Headers([("X-Set-Cookie", "a"), ("SET-COOKIE2", "b")])
+    assert headers.contains_any(("set-cookie", "set-cookie2"))
+    assert not headers.contains_any(("set-cookie",))
+    assert not Headers().contains_any(("set-cookie",))
+    assert not Headers([("Set-Cookie-Extra", "c")]).contains_any(("set-cookie",))

@@ -54,6 +54,6 @@ def add_cookie_header(jar: CookieJar, method: str, url: URL, headers: Headers) -
 
 def extract_cookies(jar: CookieJar, method: str, url: URL, request_headers: Headers, response_headers: Headers) -> None:
     """Store the response's ``Set-Cookie`` fields that the jar's policy accepts."""
-    if not any(name.lower() in _SET_COOKIE for name, _ in response_headers.fields()):
+    if not response_headers.contains_any(_SET_COOKIE):
         return  # the common case, in one pass over the fields
     jar.extract_cookies(_ResponseView(response_headers), _urllib_request(method, url, request_headers))  # type: ignore[arg-type]
