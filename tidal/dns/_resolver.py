@@ -492,8 +492,9 @@ class _Attempts:
                 f"only unusable responses for {self.name} {self.rdtype}: {'; '.join(self.bad)}", **detail  # type: ignore[arg-type]
             )
         reasons = "; ".join(self.unreachable) or "no response"
+        tried = ", ".join(self._tried()) or "no server"
         return errors.DNSTimeout(
-            f"no server answered {self.name} {self.rdtype} ({reasons})", **detail  # type: ignore[arg-type]
+            f"no server answered {self.name} {self.rdtype} (tried {tried}: {reasons})", **detail  # type: ignore[arg-type]
         )
 
 
