@@ -37,6 +37,7 @@ __all__ = ["Connection", "ConnectTiming"]
 _RECEIVE_SIZE = 64 * 1024
 _COALESCE_LIMIT = 64 * 1024  # bodies up to this size go out in the same send as the head
 _PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
+_END_OF_MESSAGE = EndOfMessage()  # events are immutable: one serves every request
 
 
 @dataclass(slots=True)
@@ -118,7 +119,7 @@ class Connection:
             if continue_timeout is None and in_memory is not None and len(in_memory) <= _COALESCE_LIMIT:
                 if in_memory:
                     data += engine.send(Data(data=in_memory))
-                await self._write(data + engine.send(EndOfMessage()), deadlines)
+                await self._write(data + engine.send(_END_OF_MESSAGE), deadlines)
                 if deadlines.trace is not None:
                     deadlines.emit("request.sent", headers_and_body=True)
                 return
@@ -126,13 +127,13 @@ class Connection:
             if deadlines.trace is not None:
                 deadlines.emit("request.headers_sent")
             if body is None:
-                await self._write(engine.send(EndOfMessage()), deadlines)
+                await self._write(engine.send(_END_OF_MESSAGE), deadlines)
                 return
             if continue_timeout is not None and not await self._await_continue(continue_timeout, deadlines):
                 return
             async for chunk in body.chunks():
                 await self._write(engine.send(Data(data=chunk)), deadlines)
-            await self._write(engine.send(EndOfMessage()), deadlines)
+            await self._write(engine.send(_END_OF_MESSAGE), deadlines)
             if deadlines.trace is not None:
                 deadlines.emit("request.sent", headers_and_body=True)
         except BaseException as exc:

@@ -54,7 +54,8 @@ class PooledBody:
                 to_close = self._pool.checkin(connection)
             else:
                 to_close = [connection, *self._pool.discard(connection)]
-            await close_all(to_close)
+            if to_close:
+                await close_all(to_close)
         return chunk
 
     async def aclose(self) -> None:

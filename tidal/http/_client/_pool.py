@@ -273,7 +273,8 @@ class ConnectionPool(Generic[_C]):
             if grant is None:
                 grant = await self._wait(origin, wait, to_close)
                 to_close = []
-            await close_all(to_close)
+            if to_close:
+                await close_all(to_close)
             if isinstance(grant, _Connect) or not grant.is_stale():
                 return grant
             await close_all([grant, *state.discard(grant)])
