@@ -118,3 +118,25 @@ def test_redirect_limit_zero_and_hooks_on_the_short_path(run: Run, nginx: Nginx)
         assert events == ["request /r302", "response 302", "request /small.bin", "response 200"]
 
     run(main())
+
+
+def test_bodiless_heads_are_reused_only_for_identical_requests() -> None:
+    from tidal.http._client._exchange import head_fields, request_head
+
+    client = Client(headers={"X-Client": "1"})
+    cases = [
+        client.build_request("GET", "http://a.test:8080/x?q=1"),
+        client.build_request("GET", "http://a.test:8080/x?q=1", headers={"X-Extra": "2"}),
+        client.build_request("GET", "http://a.test:8080/x?q=1", headers={"x-extra": "2"}),
+        client.build_request("GET", "http://a.test:8081/x?q=1"),
+        client.build_request("GET", "http://a.test/x?q=2"),
+        client.build_request("POST", "http://a.test:8080/x?q=1"),
+        client.build_request("GET", "http://a.test:8080/x?q=1", headers={"Host": "b.test"}),
+    ]
+    heads = [client._head_for(request, None) for request in cases]
+    for request, head in zip(cases, heads):
+        assert head == request_head(request, None, head_fields(request, None))
+        assert client._head_for(client.build_request(request.method, request.url, headers=request.headers), None) is head
+    assert len({id(head) for head in heads}) == len(cases)
+    assert (b"Content-Length", b"0") in [(name, value) for name, value in heads[5].headers.raw_items()]
+    assert dict(heads[3].headers.raw_items())[b"Host"] == b"a.test:8081"

@@ -131,6 +131,7 @@ class Client:
         self._trace: TraceHook | None = _fan_out(trace_hooks) if trace_hooks else None
         self.continue_timeout = continue_timeout
         self._heads: dict[tuple[str, str, tuple[tuple[bytes, bytes], ...]], Request] = {}
+        self._plain_heads: dict[tuple[str, URL, tuple[tuple[str, str], ...]], Request] = {}
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -411,6 +412,17 @@ class Client:
         requests (polling, benchmarks, retries) share one.  The cache belongs
         to this client and is bounded.
         """
+        if forward_proxy is None and request.body is None:
+            # Without a body or a forwarding proxy the head follows from the
+            # method, the URL and the header fields alone: no encoding needed
+            # to find it.
+            plain_key = (request.method, request.url, tuple(request.headers.fields()))
+            head = self._plain_heads.get(plain_key)
+            if head is None:
+                if len(self._plain_heads) >= _HEAD_CACHE_SIZE:
+                    self._plain_heads.clear()
+                head = self._plain_heads[plain_key] = request_head(request, None, head_fields(request, None))
+            return head
         fields = head_fields(request, forward_proxy)
         key = (request.method, request.url.target if forward_proxy is None else str(request.url), tuple(fields))
         head = self._heads.get(key)
