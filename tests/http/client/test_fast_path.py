@@ -1,4 +1,5 @@
-"""The request path without auth and with an empty cookie jar skips the cookie and challenge layers.
+"""The short paths of a small request: no cookie and challenge layers without auth and with an empty
+jar, cached heads, and the read timer a connection reuses across its reads.
 
 Every scenario runs twice against nginx: once on that short path and once
 on the general one (a jar holding a cookie for another site, or credentials
@@ -8,6 +9,7 @@ cookies and pool states.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from http.cookiejar import Cookie, CookieJar
@@ -19,6 +21,7 @@ import tidal.http as http
 from tidal.http import Client
 
 from .conftest import SMALL_BODY, Nginx
+from .scripted import OK_HEAD, ScriptedServer, read_head
 
 Run = Callable[..., Any]
 
@@ -140,3 +143,69 @@ def test_bodiless_heads_are_reused_only_for_identical_requests() -> None:
     assert len({id(head) for head in heads}) == len(cases)
     assert (b"Content-Length", b"0") in [(name, value) for name, value in heads[5].headers.raw_items()]
     assert dict(heads[3].headers.raw_items())[b"Host"] == b"a.test:8081"
+
+
+def _answers_then_stalls(first_delay: float, answered: int = 1) -> Any:
+    """A server that answers ``answered`` requests (the first after ``first_delay`` s) and then never answers."""
+
+    async def script(reader: Any, writer: Any) -> None:
+        for index in range(answered):
+            if not await read_head(reader):
+                return
+            if index == 0:
+                await asyncio.sleep(first_delay)
+            writer.write(OK_HEAD)
+        await read_head(reader)
+        await reader.read()  # silent until the client closes
+
+    return script
+
+
+def test_reused_read_timer_expires_at_the_later_reads_own_deadline(run: Run) -> None:
+    """The connection's read timer, armed for the first read, must not cut the second one short."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with ScriptedServer(_answers_then_stalls(0.25)) as server:
+            async with Client(timeout=http.Timeout(read=0.5)) as client:
+                assert (await client.get(server.url())).content == b"ok"
+                started = loop.time()
+                with pytest.raises(http.ReadTimeout, match="read timeout of 0.5 s"):
+                    await client.get(server.url())
+                assert loop.time() - started >= 0.49  # not the first read's deadline (0.25 s sooner)
+                assert client.pool_state["open"] == 0
+
+    run(main())
+
+
+def test_reused_read_timer_is_rearmed_for_an_earlier_total_deadline(run: Run) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with ScriptedServer(_answers_then_stalls(0.0)) as server:
+            async with Client(timeout=http.Timeout(read=30)) as client:
+                await client.get(server.url())  # arms the connection's timer 30 s ahead
+                started = loop.time()
+                with pytest.raises(http.TotalTimeout, match="total timeout of 0.2 s"):
+                    await client.get(server.url(), timeout=http.Timeout(read=30, total=0.2))
+                assert 0.19 <= loop.time() - started < 10
+
+    run(main())
+
+
+def test_outer_cancellation_during_a_reused_read_is_not_a_timeout(run: Run) -> None:
+    async def main() -> None:
+        async with ScriptedServer(_answers_then_stalls(0.0)) as server:
+            async with Client(timeout=http.Timeout(read=0.3)) as client:
+                await client.get(server.url())
+                with pytest.raises(TimeoutError) as caught:
+                    async with asyncio.timeout(0.1):
+                        await client.get(server.url())
+                assert not isinstance(caught.value, http.HTTPTimeout)
+                task = asyncio.current_task()
+                assert task is not None and task.cancelling() == 0
+                # The connection was closed with its timer; a new one serves the next request.
+                async with ScriptedServer(_answers_then_stalls(0.0, answered=2)) as again:
+                    assert (await client.get(again.url())).content == b"ok"
+                    assert (await client.get(again.url())).content == b"ok"
+
+    run(main())

@@ -29,7 +29,7 @@ from ...protocols.http import (
 from ...streams import ByteStream
 from ._body import RequestBody
 from ._errors import HTTPTimeout, RemoteProtocolError, translate
-from ._timeouts import Deadlines
+from ._timeouts import Deadlines, ExpiryTimer
 from ._urls import Origin
 
 __all__ = ["Connection", "ConnectTiming"]
@@ -54,7 +54,7 @@ class Connection:
 
     __slots__ = ("stream", "origin", "engine", "idle_since", "cycles", "connect_timing", "trailers",
                  "received_in_cycle", "_early_response",
-                 "_socket", "_buffer", "_view", "_closed")
+                 "_socket", "_buffer", "_view", "_closed", "_read_timer")
 
     def __init__(self, stream: ByteStream, origin: Origin, limits: HTTPLimits, timing: ConnectTiming) -> None:
         self.stream = stream
@@ -71,6 +71,7 @@ class Connection:
         self._buffer = bytearray(_RECEIVE_SIZE)
         self._view = memoryview(self._buffer)
         self._closed = False
+        self._read_timer = ExpiryTimer(asyncio.get_running_loop())  # re-armed lazily across reads
 
     def __repr__(self) -> str:
         scheme, host, port = self.origin
@@ -172,7 +173,7 @@ class Connection:
     # -- receiving -------------------------------------------------------------
 
     async def _receive(self, deadlines: Deadlines) -> None:
-        count = await deadlines.run("read", self.stream.receive_into(self._view))
+        count = await deadlines.run("read", self.stream.receive_into(self._view), self._read_timer)
         self.received_in_cycle += count
         self.engine.receive_data(self._view[:count] if count else b"")
 
@@ -243,4 +244,5 @@ class Connection:
         if self._closed:
             return
         self._closed = True
+        self._read_timer.close()
         await self.stream.aclose()

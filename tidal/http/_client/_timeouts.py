@@ -31,7 +31,7 @@ from ._errors import ConnectTimeout, HTTPTimeout, PoolTimeout, ReadTimeout, Tota
 if TYPE_CHECKING:
     from ._models import ClientRequest
 
-__all__ = ["Timeout", "TimeoutLike", "Deadlines", "DEFAULT_TIMEOUT", "TraceHook"]
+__all__ = ["Timeout", "TimeoutLike", "Deadlines", "DEFAULT_TIMEOUT", "TraceHook", "ExpiryTimer"]
 
 #: ``trace(event, details)``: see ``docs/http-client.md`` for the event names.
 TraceHook = Callable[[str, dict[str, Any]], None]
@@ -120,8 +120,12 @@ class Deadlines:
             return total_at, TotalTimeout
         return phase_at, _PHASE_ERRORS[phase]
 
-    async def run(self, phase: str, awaitable: Awaitable[_T]) -> _T:
-        """Await ``awaitable`` within ``phase``'s budget and the total deadline."""
+    async def run(self, phase: str, awaitable: Awaitable[_T], timer: ExpiryTimer | None = None) -> _T:
+        """Await ``awaitable`` within ``phase``'s budget and the total deadline.
+
+        ``timer`` is a connection's :class:`ExpiryTimer` to arm instead of a
+        new timer (a fresh one is used if it is serving another wait).
+        """
         if awaitable.__class__ is types.CoroutineType:
             coroutine: Coroutine[Any, Any, _T] = awaitable
             try:
@@ -139,8 +143,12 @@ class Deadlines:
         if task is None:
             raise RuntimeError("Deadlines.run must be awaited inside a task")
         cancelling = task.cancelling()
-        timer = _Expiry(task)
-        handle = self._loop.call_at(at, timer.fire)
+        if timer is None or timer.busy:
+            timer = ExpiryTimer(self._loop)
+            one_shot = True
+        else:
+            one_shot = False
+        timer.start(task, at)
         try:
             return await awaitable
         except _CancelledError:
@@ -155,7 +163,10 @@ class Deadlines:
             if timer.fired:
                 task.uncancel()  # as asyncio.Timeout does when the await finished anyway
         finally:
-            handle.cancel()
+            if one_shot:
+                timer.close()
+            else:
+                timer.stop()
 
     def expired(self, phase: str, error: type[HTTPTimeout]) -> HTTPTimeout:
         """The exception for an expiry of ``error``'s kind while in ``phase``."""
@@ -171,18 +182,68 @@ class Deadlines:
             self.trace(event, details)
 
 
-class _Expiry:
-    """The deadline's callback: cancels the task once and remembers that it did."""
+class ExpiryTimer:
+    """Cancels the waiting task at its deadline; one connection reuses it for all its waits.
 
-    __slots__ = ("task", "fired")
+    A wait calls :meth:`start` with its task and deadline and :meth:`stop`
+    when it ends.  The loop timer is only replaced when a wait's deadline is
+    *earlier* than the one already armed; a later deadline (the usual case:
+    each wait's budget starts from now) leaves it armed, and when it fires
+    early it arms itself again for the current wait's deadline, or lapses
+    when no wait is in progress.  So successive short waits cost no timer
+    scheduling at all, and a task is cancelled only when its own deadline
+    has come, exactly once (:attr:`fired` says so).
+    """
 
-    def __init__(self, task: asyncio.Task[Any]) -> None:
-        self.task = task
+    __slots__ = ("_loop", "_handle", "_armed_at", "_task", "_at", "fired")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at = 0.0
+        self._task: asyncio.Task[Any] | None = None
+        self._at = 0.0
+        #: True when the current (or last) wait's deadline cancelled its task.
         self.fired = False
 
-    def fire(self) -> None:
-        self.fired = True
-        self.task.cancel()
+    @property
+    def busy(self) -> bool:
+        """True while a wait is in progress."""
+        return self._task is not None
+
+    def start(self, task: asyncio.Task[Any], at: float) -> None:
+        """Begin a wait of ``task`` that must end by the loop time ``at``."""
+        self._task, self._at, self.fired = task, at, False
+        handle = self._handle
+        if handle is None or at < self._armed_at:
+            if handle is not None:
+                handle.cancel()
+            self._armed_at = at
+            self._handle = self._loop.call_at(at, self._expire)
+
+    def stop(self) -> None:
+        """The wait ended; a timer still armed lapses when it fires."""
+        self._task = None
+
+    def close(self) -> None:
+        """Stop and drop the loop timer (the connection is closing)."""
+        self._task = None
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+    def _expire(self) -> None:
+        self._handle = None
+        task = self._task
+        if task is None:
+            return
+        if self._at <= self._armed_at:
+            self._task = None
+            self.fired = True
+            task.cancel()
+        else:
+            self._armed_at = self._at
+            self._handle = self._loop.call_at(self._at, self._expire)
 
 
 _current_task = asyncio.current_task
