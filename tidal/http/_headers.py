@@ -113,7 +113,10 @@ class Headers(MutableMapping[str, str]):
     def contains_any(self, names: Iterable[str]) -> bool:
         """True if some field is named (in any case) one of ``names``; one pass for all of them."""
         joined = "\n" + "\n".join([name for name, _ in self._fields]).lower() + "\n"
-        return any(f"\n{name.lower()}\n" in joined for name in names)
+        for name in names:
+            if f"\n{name.lower()}\n" in joined:
+                return True
+        return False
 
     def fields(self) -> list[tuple[str, str]]:
         """All fields as (name, value) pairs, in order, repetitions included."""
