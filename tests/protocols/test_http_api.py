@@ -18,7 +18,7 @@ EXPECTED = {
     "CLOSED", "ERROR", "MIGHT_SWITCH_PROTOCOL", "SWITCHED_PROTOCOL",
 }
 CONNECTION_API = {
-    "receive_data", "next_event", "send", "send_failed", "start_next_cycle", "our_role", "their_role", "limits",
+    "receive_data", "next_event", "send", "send_failed", "send_passthrough", "start_next_cycle", "our_role", "their_role", "limits",
     "our_state", "their_state", "their_http_version", "keep_alive", "must_close", "expects_continue",
     "content_codings", "trailing_data",
 }
