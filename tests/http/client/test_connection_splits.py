@@ -101,3 +101,17 @@ def test_any_split_reads_the_same_body(
     assert body == text.encode("utf-8")
     assert decoded_lines == [line + "\n" for line in lines]
     assert trailers == ([] if chunk_sizes is None else [(b"checksum", b"abc")])
+
+
+def test_decoded_pieces_stay_within_the_piece_size() -> None:
+    """A gzip body decodes in pieces of at most DECODED_PIECE_SIZE bytes, and none is lost."""
+    import gzip as gzip_module
+
+    from tidal.http._client._decoding import DECODED_PIECE_SIZE
+
+    body = bytes(range(256)) * 4096  # 1 MiB
+    decoder = BodyDecoder(["gzip"], None)
+    pieces = decoder.feed(gzip_module.compress(body))
+    decoder.finish()
+    assert b"".join(pieces) == body
+    assert max(map(len, pieces)) == DECODED_PIECE_SIZE

@@ -15,7 +15,14 @@ from ...protocols.compression import CompressionError, Decompressor
 
 from ._errors import DecodingError
 
-__all__ = ["BodyDecoder"]
+__all__ = ["BodyDecoder", "DECODED_PIECE_SIZE"]
+
+#: The largest decoded piece handed on.  Pieces of the engine's default
+#: 256 KiB made the C library grow and trim the heap around each one (700
+#: ``brk`` calls and their page faults for a 50 MiB body, in the kernel, so
+#: invisible in instruction counts); at 64 KiB reusing freed memory is the
+#: common case and a gzip text body costs about a fifth less CPU.
+DECODED_PIECE_SIZE = 64 * 1024
 
 
 class BodyDecoder:
@@ -30,7 +37,9 @@ class BodyDecoder:
         # before: a caller may only want the head, or the raw bytes.
         self._error: DecodingError | None = None
         try:
-            self._decompressor = Decompressor(list(codings), max_output=max_output) if codings else None
+            self._decompressor = (
+                Decompressor(list(codings), max_output=max_output, max_length=DECODED_PIECE_SIZE) if codings else None
+            )
         except CompressionError as exc:
             self._error = DecodingError(f"cannot decode the response body: {exc}")
 
