@@ -44,7 +44,7 @@ from ._models import ClientRequest, ClientResponse, Timing
 from ._open import ConnectOptions, open_connection
 from ._pool import CONNECT, ConnectionPool, close_all
 from ._proxy import ProxyConfig, open_tunnel
-from ._redirects import next_request
+from ._redirects import REDIRECT_STATUSES, next_request
 from ._timeouts import DEFAULT_TIMEOUT, Deadlines, Timeout, TimeoutLike, TraceHook
 from ._tls import CertTypes, VerifyTypes, create_ssl_context
 from ._urls import URL, Origin, QueryParams, parse_url
@@ -54,6 +54,7 @@ __all__ = ["Client", "USER_AGENT"]
 USER_AGENT = f"tidal/{__version__}"
 _HEAD_CACHE_SIZE = 64
 _UNSET: Any = object()
+_HTTP_VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 
 
 class Client:
@@ -204,31 +205,45 @@ class Client:
 
     async def get(self, url: str | URL, **options: Any) -> ClientResponse:
         """``request("GET", url, ...)``."""
-        return await self.request("GET", url, **options)
+        if options:
+            return await self.request("GET", url, **options)
+        return await self.send(self.build_request("GET", url))  # one coroutine less
 
     async def head(self, url: str | URL, **options: Any) -> ClientResponse:
         """``request("HEAD", url, ...)``."""
-        return await self.request("HEAD", url, **options)
+        if options:
+            return await self.request("HEAD", url, **options)
+        return await self.send(self.build_request("HEAD", url))  # one coroutine less
 
     async def options(self, url: str | URL, **options: Any) -> ClientResponse:
         """``request("OPTIONS", url, ...)``."""
-        return await self.request("OPTIONS", url, **options)
+        if options:
+            return await self.request("OPTIONS", url, **options)
+        return await self.send(self.build_request("OPTIONS", url))  # one coroutine less
 
     async def post(self, url: str | URL, **options: Any) -> ClientResponse:
         """``request("POST", url, ...)``."""
-        return await self.request("POST", url, **options)
+        if options:
+            return await self.request("POST", url, **options)
+        return await self.send(self.build_request("POST", url))  # one coroutine less
 
     async def put(self, url: str | URL, **options: Any) -> ClientResponse:
         """``request("PUT", url, ...)``."""
-        return await self.request("PUT", url, **options)
+        if options:
+            return await self.request("PUT", url, **options)
+        return await self.send(self.build_request("PUT", url))  # one coroutine less
 
     async def patch(self, url: str | URL, **options: Any) -> ClientResponse:
         """``request("PATCH", url, ...)``."""
-        return await self.request("PATCH", url, **options)
+        if options:
+            return await self.request("PATCH", url, **options)
+        return await self.send(self.build_request("PATCH", url))  # one coroutine less
 
     async def delete(self, url: str | URL, **options: Any) -> ClientResponse:
         """``request("DELETE", url, ...)``."""
-        return await self.request("DELETE", url, **options)
+        if options:
+            return await self.request("DELETE", url, **options)
+        return await self.send(self.build_request("DELETE", url))  # one coroutine less
 
     @asynccontextmanager
     async def stream(self, method: str, url: str | URL, **options: Any) -> AsyncIterator[ClientResponse]:
@@ -268,14 +283,15 @@ class Client:
         if credentials is not None:
             credentials.apply(request.method, request.url.target, request.headers)
         follow = self.follow_redirects if follow_redirects is None else follow_redirects
-        if credentials is None and not len(self.cookies):
+        if credentials is None and _jar_is_empty(self.cookies):
             # The common case, decided up front: nothing to add from the jar and
             # no challenge to answer, so the first exchange needs neither layer;
             # a redirect goes on in the general loop.
             response = await self._send_once(request, deadlines)
             try:
                 extract_cookies(self.cookies, request.method, request.url, request.headers, response.headers)
-                redirected = follow and next_request(request, response) is not None
+                redirected = (follow and response.status in REDIRECT_STATUSES
+                              and next_request(request, response) is not None)
             except BaseException:
                 await response.aclose()
                 raise
@@ -357,8 +373,15 @@ class Client:
         expects = request.body is not None and request.headers.get("expect", "").lower() == "100-continue"
         timing = Timing()
         retry_allowed = request.method in IDEMPOTENT and (request.body is None or request.body.replayable)
+        origin = request.url.origin
+        loop = deadlines.loop
         while True:
-            connection = await self._connection_for(request.url.origin, deadlines, timing, proxy)
+            # The pool's usual answer, an idle live connection, without awaiting anything.
+            connection = self._pool.state.take_idle(origin, loop.time())
+            if connection is None or connection.is_stale():
+                if connection is not None:
+                    await self._discard(connection)
+                connection = await self._connection_for(origin, deadlines, timing, proxy)
             reused = connection.cycles > 0
             if deadlines.trace is not None:
                 deadlines.emit("connection.acquired", reused=reused, origin=request.url.origin)
@@ -385,16 +408,18 @@ class Client:
             timing.dns, timing.connect, timing.tls = connect_timing.dns, connect_timing.connect, connect_timing.tls
         if deadlines.trace is not None:
             deadlines.emit("response.headers", status=response_head.status_code)
-        source = PooledBody(self._pool, connection, deadlines)
-        response = ClientResponse(
+        codings = connection.engine.content_codings
+        response = ClientResponse.received(
             response_head.status_code,
             Headers.from_raw(response_head.headers.raw_items()),
-            reason=response_head.reason.decode("latin-1"),
-            http_version="HTTP/" + response_head.http_version.decode("ascii"),
-            request=request,
-            source=source,
-            decoder=BodyDecoder(connection.engine.content_codings, self.limits.max_decoded_body_bytes),
-            timing=timing,
+            response_head.reason.decode("latin-1"),
+            _HTTP_VERSIONS.get(response_head.http_version) or "HTTP/" + response_head.http_version.decode("ascii"),
+            request,
+            PooledBody(self._pool, connection, deadlines),
+            BodyDecoder(codings, self.limits.max_decoded_body_bytes) if codings else None,
+            timing,
+            deadlines.started,
+            loop,
         )
         try:
             for hook in self._response_hooks:
@@ -474,6 +499,13 @@ class Client:
 
     async def _discard(self, connection: Connection) -> None:
         await close_all([connection, *self._pool.discard(connection)])
+
+
+def _jar_is_empty(jar: CookieJar) -> bool:
+    """``not len(jar)``, without walking the jar's nested dicts when a plain jar holds no domain at all."""
+    if type(jar) is CookieJar and not jar._cookies:  # type: ignore[attr-defined]
+        return True
+    return not len(jar)
 
 
 async def _call(hook: Callable[..., Any], argument: Any) -> None:

@@ -215,7 +215,8 @@ class Connection:
                 if cls is Data:
                     return bytes(event.data)  # type: ignore[union-attr]
                 if cls is EndOfMessage:
-                    self.trailers = list(event.headers)  # type: ignore[union-attr]
+                    trailers = event.headers  # type: ignore[union-attr]
+                    self.trailers = list(trailers) if trailers else []  # most have none: skip the iteration
                     return None
                 if event is NEED_DATA:
                     await self._receive(deadlines)

@@ -28,13 +28,22 @@ DRAIN_LIMIT = 64 * 1024
 class PooledBody:
     """A response body read from a pooled connection; gives the connection back at its end."""
 
-    __slots__ = ("_pool", "_connection", "_deadlines", "trailers")
+    __slots__ = ("_pool", "_connection", "_deadlines", "_trailer_fields", "_trailers")
 
     def __init__(self, pool: ConnectionPool[Connection], connection: Connection, deadlines: Deadlines) -> None:
         self._pool = pool
         self._connection: Connection | None = connection
         self._deadlines = deadlines
-        self.trailers = Headers()
+        self._trailer_fields: list[tuple[bytes, bytes]] = []
+        self._trailers: Headers | None = None
+
+    @property
+    def trailers(self) -> Headers:
+        """The trailer fields after the body's end (empty before); decoded when first asked for."""
+        trailers = self._trailers
+        if trailers is None:
+            trailers = self._trailers = Headers.from_raw(self._trailer_fields)
+        return trailers
 
     async def next_chunk(self) -> bytes | None:
         connection = self._connection
@@ -46,12 +55,13 @@ class PooledBody:
             await self.aclose()
             raise
         if chunk is None:
-            self.trailers = Headers.from_raw(connection.trailers)
-            if self._deadlines.trace is not None:
-                self._deadlines.emit("response.body_done")
+            deadlines = self._deadlines
+            self._trailer_fields, self._trailers = connection.trailers, None
+            if deadlines.trace is not None:
+                deadlines.emit("response.body_done")
             self._connection = None
             if connection.finish_cycle():
-                to_close = self._pool.checkin(connection)
+                to_close = self._pool.checkin(connection, deadlines.loop.time())
             else:
                 to_close = [connection, *self._pool.discard(connection)]
             if to_close:

@@ -121,7 +121,9 @@ class Timing:
 class BodySource(Protocol):
     """Where a response body comes from (a pooled connection, or memory)."""
 
-    trailers: Headers
+    @property
+    def trailers(self) -> Headers:
+        """The trailer fields, once :meth:`next_chunk` returned None."""
 
     async def next_chunk(self) -> bytes | None:
         """The next transfer-decoded piece of the body; None at its end."""
@@ -170,15 +172,49 @@ class ClientResponse:
         self.url = url if url is not None else (request.url if request is not None else None)
         self.history: list[ClientResponse] = []
         self.timing = timing if timing is not None else Timing()
-        self.trailers = Headers()
+        self._trailers: Headers | None = None
+        self._finished = False
         self._source: BodySource = source if source is not None else _EmptySource()
-        self._decoder = decoder if decoder is not None else BodyDecoder((), None)
+        self._decoder = decoder  # None: the body is sent as is (no content-coding)
         self._content = content
-        self._started = asyncio.get_running_loop().time() - self.timing.ttfb
+        self._loop = asyncio.get_running_loop()
+        self._started = self._loop.time() - self.timing.ttfb
         self._streamed = content is not None
         self._closed = content is not None
         if content is not None:
             self.timing.total = self.timing.ttfb
+
+    @classmethod
+    def received(
+        cls, status: int, headers: Headers, reason: str, http_version: str, request: ClientRequest,
+        source: BodySource, decoder: BodyDecoder | None, timing: Timing, started: float,
+        loop: asyncio.AbstractEventLoop,
+    ) -> ClientResponse:
+        """A response whose head just arrived, its body still on ``source`` (the client's constructor).
+
+        The same object as the keyword constructor builds, from parts the
+        client already holds: ``started`` is the loop time the exchange
+        began, ``loop`` the running loop, ``decoder`` None for an unencoded body.
+        """
+        response = cls.__new__(cls)
+        response.status = status
+        response.reason = reason or _REASONS.get(status, "")
+        response.http_version = http_version
+        response.headers = headers
+        response.request = request
+        response.url = request.url
+        response.history = []
+        response.timing = timing
+        response._trailers = None
+        response._finished = False
+        response._source = source
+        response._decoder = decoder
+        response._content = None
+        response._loop = loop
+        response._started = started
+        response._streamed = False
+        response._closed = False
+        return response
 
     def __repr__(self) -> str:
         return f"<ClientResponse [{self.status} {self.reason}]>"
@@ -207,7 +243,19 @@ class ClientResponse:
         """Seconds from sending the request to the end of the body (so far, while still streaming)."""
         if self.timing.total is not None:
             return self.timing.total
-        return asyncio.get_running_loop().time() - self._started
+        return self._loop.time() - self._started
+
+    @property
+    def trailers(self) -> Headers:
+        """The trailer fields once the body was read to its end (empty before, and without trailers)."""
+        trailers = self._trailers
+        if trailers is None:
+            trailers = self._trailers = self._source.trailers if self._finished else Headers()
+        return trailers
+
+    @trailers.setter
+    def trailers(self, trailers: Headers) -> None:
+        self._trailers = trailers
 
     @property
     def is_closed(self) -> bool:
@@ -244,12 +292,19 @@ class ClientResponse:
         """The whole decoded body (read once, then cached)."""
         if self._content is not None:
             return self._content
-        self._start_streaming()
-        decoder, source, pieces = self._decoder, self._source, []
+        if self._streamed:
+            raise ResponseConsumed("the response body was already streamed or the response is closed")
+        self._streamed = True
+        decoder, source = self._decoder, self._source
+        pieces: list[bytes] = []
         try:
-            while (chunk := await source.next_chunk()) is not None:
-                pieces.extend(decoder.feed(chunk))
-            decoder.finish()
+            if decoder is None:
+                while (chunk := await source.next_chunk()) is not None:
+                    pieces.append(chunk)
+            else:
+                while (chunk := await source.next_chunk()) is not None:
+                    pieces.extend(decoder.feed(chunk))
+                decoder.finish()
             self._finish()
         finally:
             await self.aclose()
@@ -292,10 +347,15 @@ class ClientResponse:
         self._start_streaming()
         decoder = self._decoder
         try:
-            while (chunk := await self._source.next_chunk()) is not None:
-                for piece in decoder.feed(chunk):
-                    yield piece
-            decoder.finish()
+            if decoder is None:
+                while (chunk := await self._source.next_chunk()) is not None:
+                    if chunk:
+                        yield chunk
+            else:
+                while (chunk := await self._source.next_chunk()) is not None:
+                    for piece in decoder.feed(chunk):
+                        yield piece
+                decoder.finish()
             self._finish()
         finally:
             await self.aclose()
@@ -358,7 +418,8 @@ class ClientResponse:
         self._streamed = True
 
     def _finish(self) -> None:
-        self.trailers = self._source.trailers
+        self._finished = True
+        self._trailers = None  # the source's, looked up when asked for
 
     async def aclose(self) -> None:
         """Close the response; an unread body closes its connection instead of reusing it."""
@@ -369,7 +430,7 @@ class ClientResponse:
         try:
             await self._source.aclose()
         finally:
-            self.timing.total = asyncio.get_running_loop().time() - self._started
+            self.timing.total = self._loop.time() - self._started
 
     async def __aenter__(self) -> ClientResponse:
         return self

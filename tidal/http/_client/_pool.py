@@ -103,6 +103,25 @@ class PoolState(Generic[_C]):
             return None, to_close  # first come, first served
         return self._grant(origin, to_close), to_close
 
+    def take_idle(self, origin: Origin, now: float) -> _C | None:
+        """An idle connection for ``origin`` when that is all :meth:`checkout` would do, else None.
+
+        None (and nothing changed) whenever :meth:`checkout` would have more
+        to decide: the pool is closed, requests are waiting, an idle
+        connection has expired, or ``origin`` has no idle connection.  The
+        caller checks staleness as after :meth:`checkout`.
+        """
+        idle = self._idle.get(origin)
+        if not idle or self.closed or self._live_waiters:
+            return None
+        if next(iter(self._idle_all)).idle_since <= now - self.limits.idle_expiry:
+            return None
+        connection, _ = idle.popitem()
+        del self._idle_all[connection]
+        if not idle:
+            del self._idle[origin]
+        return connection
+
     def _grant(self, origin: Origin, to_close: list[_C]) -> _C | _Connect | None:
         idle = self._idle.get(origin)
         if idle:
@@ -175,10 +194,14 @@ class PoolState(Generic[_C]):
             self._forget(connection.origin)
             return [connection]
         connection.idle_since = now
-        self._idle.setdefault(connection.origin, {})[connection] = None
+        idle = self._idle.get(connection.origin)
+        if idle is None:
+            idle = self._idle[connection.origin] = {}
+        idle[connection] = None
         self._idle_all[connection] = None
         to_close: list[_C] = []
-        self._wake(to_close)
+        if self._waiters:
+            self._wake(to_close)
         while len(self._idle_all) > self.limits.max_idle_connections:
             to_close.append(self._evict_oldest())
         return to_close
@@ -294,9 +317,12 @@ class ConnectionPool(Generic[_C]):
                 await close_all(self.state.give_back(origin, future.result(), asyncio.get_running_loop().time()))
             raise
 
-    def checkin(self, connection: _C) -> list[_C]:
-        """Return a connection after a complete cycle; returns what the caller must close."""
-        return self.state.checkin(connection, asyncio.get_running_loop().time())
+    def checkin(self, connection: _C, now: float | None = None) -> list[_C]:
+        """Return a connection after a complete cycle; returns what the caller must close.
+
+        ``now`` is the loop's time when the caller has it at hand.
+        """
+        return self.state.checkin(connection, asyncio.get_running_loop().time() if now is None else now)
 
     def discard(self, connection: _C) -> list[_C]:
         """Forget a connection the caller is closing; returns what else to close."""

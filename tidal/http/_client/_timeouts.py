@@ -94,27 +94,28 @@ DEFAULT_TIMEOUT = Timeout()
 class Deadlines:
     """One exchange's clock: the total deadline, fixed at creation, and the phase budgets."""
 
-    __slots__ = ("timeout", "started", "total_at", "request", "trace", "_loop")
+    __slots__ = ("timeout", "started", "total_at", "request", "trace", "loop")
 
     def __init__(
         self, timeout: Timeout, request: ClientRequest | None = None, trace: TraceHook | None = None
     ) -> None:
-        self._loop = asyncio.get_running_loop()
+        #: The running loop, looked up once per exchange.
+        self.loop = asyncio.get_running_loop()
         #: Called with (event name, details) at each step of the exchange, or None.
         self.trace = trace
         self.timeout = timeout
         self.request = request
-        self.started = self._loop.time()
+        self.started = self.loop.time()
         self.total_at = None if timeout.total is None else self.started + timeout.total
 
     def now(self) -> float:
         """The loop's clock."""
-        return self._loop.time()
+        return self.loop.time()
 
     def limit(self, phase: str) -> tuple[float | None, type[HTTPTimeout]]:
         """The absolute deadline for an await in ``phase`` and the error its expiry raises."""
         budget: float | None = getattr(self.timeout, phase)
-        phase_at = None if budget is None else self._loop.time() + budget
+        phase_at = None if budget is None else self.loop.time() + budget
         total_at = self.total_at
         if total_at is not None and (phase_at is None or total_at <= phase_at):
             return total_at, TotalTimeout
@@ -139,12 +140,12 @@ class Deadlines:
         # asyncio.timeout_at's rule without its object: at the deadline the
         # task is cancelled; if that cancellation (and no other) is what ends
         # the await, it becomes the phase's timeout error.
-        task = _current_task()
+        task = _current_task(self.loop)
         if task is None:
             raise RuntimeError("Deadlines.run must be awaited inside a task")
         cancelling = task.cancelling()
         if timer is None or timer.busy:
-            timer = ExpiryTimer(self._loop)
+            timer = ExpiryTimer(self.loop)
             one_shot = True
         else:
             one_shot = False

@@ -1,0 +1,241 @@
+"""The per-request short cuts agree with the general code they skip.
+
+* ``PoolState.take_idle`` hands out exactly what ``checkout`` would, and
+  otherwise leaves the pool untouched (random operation sequences).
+* ``ClientResponse.received`` builds the same response as the keyword
+  constructor; trailers are decoded only when asked for, identity bodies
+  skip the decoder, and both read the same bytes as an encoded body would.
+* ``get()`` without options and ``request("GET")`` with them send the same
+  bytes and see the same response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gzip
+from collections.abc import Callable
+from http.cookiejar import CookieJar
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tidal.http import Client, ClientRequest, ClientResponse, Limits, Timing
+from tidal.http._client._client import _jar_is_empty
+from tidal.http._client._decoding import BodyDecoder
+from tidal.http._client._pool import PoolState
+from tidal.http._client._urls import parse_url
+from tidal.http._headers import Headers
+
+from .conftest import SMALL_BODY, Nginx
+from .scripted import ScriptedServer, read_head
+
+Run = Callable[..., Any]
+
+
+class FakeConnection:
+    """A pooled connection that is never stale."""
+
+    def __init__(self, origin: tuple[str, str, int]) -> None:
+        self.origin = origin
+        self.idle_since = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Fake {self.origin[1]} {id(self):x}>"
+
+    def is_stale(self) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        pass
+
+
+ORIGINS = [("http", "a", 80), ("http", "b", 80)]
+operations = st.lists(
+    st.tuples(st.sampled_from(["checkout", "checkin", "discard", "wait", "close"]), st.integers(0, 1),
+              st.integers(0, 3)),
+    max_size=25,
+)
+
+
+def _snapshot(state: PoolState[FakeConnection]) -> tuple[Any, ...]:
+    return (state.open_count, state.idle_count, state.waiting_count, state.closed,
+            {origin: list(idle) for origin, idle in state._idle.items()}, list(state._idle_all))
+
+
+@settings(max_examples=150, deadline=None)
+@given(history=operations, origin_index=st.integers(0, 1), now_step=st.integers(0, 3))
+def test_take_idle_is_checkout_when_it_answers_and_a_no_op_otherwise(
+    history: list[tuple[str, int, int]], origin_index: int, now_step: int
+) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        state: PoolState[FakeConnection] = PoolState(Limits(max_connections=3, max_connections_per_host=2,
+                                                            max_idle_connections=2, idle_expiry=5))
+        held: list[FakeConnection] = []
+        now = 0.0
+        for operation, which, step in history:
+            now += step
+            origin = ORIGINS[which]
+            if operation == "checkout" and not state.closed:
+                grant, _ = state.checkout(origin, now)
+                if isinstance(grant, FakeConnection):
+                    held.append(grant)
+                elif grant is not None:
+                    held.append(FakeConnection(origin))
+            elif operation == "checkin" and held:
+                state.checkin(held.pop(0), now)
+            elif operation == "discard" and held:
+                state.discard(held.pop())
+            elif operation == "wait" and not state.closed:
+                future: asyncio.Future[Any] = loop.create_future()
+                state.add_waiter(origin, future)
+            elif operation == "close" and step == 3:
+                state.close()
+        now += now_step
+        origin = ORIGINS[origin_index]
+        general = copy.copy(state)
+        general._idle = {key: dict(idle) for key, idle in state._idle.items()}
+        general._idle_all = dict(state._idle_all)
+        general._open = dict(state._open)
+        general._waiters = copy.copy(state._waiters)
+        general._live_waiters = set(state._live_waiters)
+        before = _snapshot(state)
+        taken = state.take_idle(origin, now)
+        if taken is None:
+            assert _snapshot(state) == before
+        else:
+            assert general.checkout(origin, now) == (taken, [])
+            assert _snapshot(state) == _snapshot(general)
+        for future in state._live_waiters:
+            future.cancel()
+
+    asyncio.run(main())
+
+
+def test_take_idle_hands_out_the_newest_idle_connection_and_declines_the_rest(run: Run) -> None:
+    async def main() -> None:
+        a, b = ORIGINS
+        state: PoolState[FakeConnection] = PoolState(Limits(max_connections=10, max_connections_per_host=2,
+                                                            idle_expiry=5))
+        older, newer = FakeConnection(a), FakeConnection(a)
+        state.checkout(a, 0)
+        state.checkout(a, 0)
+        state.checkin(older, 1)
+        state.checkin(newer, 1)
+        assert state.take_idle(b, 2) is None  # no idle connection for b: checkout reserves a slot
+        assert state.take_idle(a, 2) is newer and state.idle_count == 1 and state.open_count == 2
+        assert state.take_idle(a, 6) is None and state.idle_count == 1  # older expired: checkout closes it
+        state.checkout(b, 2)
+        state.checkout(b, 2)
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        state.add_waiter(b, waiter)  # b is at its limit and waits: a waiter is served first
+        assert state.take_idle(a, 2) is None
+        state.abandon_wait(waiter)
+        assert state.take_idle(a, 2) is older and state.idle_count == 0
+        state.checkin(older, 3)
+        state.close()
+        assert state.take_idle(a, 3) is None
+
+    run(main())
+
+
+def test_received_builds_what_the_constructor_builds(run: Run) -> None:
+    async def main() -> None:
+        request = ClientRequest("GET", "http://h/x")
+        loop = asyncio.get_running_loop()
+        timing = Timing(ttfb=0.5)
+        started = loop.time() - 0.5
+        headers = Headers([("Content-Length", "0")])
+        built = ClientResponse(204, headers, request=request, timing=timing)
+        received = ClientResponse.received(204, headers, "", "HTTP/1.1", request, built._source, None, timing,
+                                           started, loop)
+        for name in ("status", "reason", "http_version", "headers", "request", "url", "history", "timing",
+                     "is_closed", "trailers"):
+            assert getattr(received, name) == getattr(built, name), name
+        assert abs(received._started - built._started) < 0.5
+        assert await received.read() == await built.read() == b""
+        assert received.is_closed and built.is_closed and received.trailers == {}
+
+    run(main())
+
+
+def test_trailers_are_empty_until_the_end_and_then_the_sources(run: Run) -> None:
+    class Source:
+        def __init__(self) -> None:
+            self.pieces = [b"ab", b"", b"cd"]
+            self.trailers = Headers([("Digest", "x")])
+
+        async def next_chunk(self) -> bytes | None:
+            return self.pieces.pop(0) if self.pieces else None
+
+        async def aclose(self) -> None:
+            pass
+
+    async def main() -> None:
+        request = ClientRequest("GET", "http://h/")
+        identity = ClientResponse(200, {}, request=request, source=Source())
+        assert identity.trailers == {}  # asked before the end: empty, as before
+        assert [chunk async for chunk in identity.iter_bytes()] == [b"ab", b"cd"]  # no empty pieces
+        assert identity.trailers == {"digest": "x"}
+        encoded = ClientResponse(200, {}, request=request, source=Source(),
+                                 decoder=BodyDecoder((), None))
+        assert await encoded.read() == b"abcd" and encoded.trailers == {"digest": "x"}
+        replaced = ClientResponse(200, {}, request=request)
+        replaced.trailers = Headers([("a", "1")])
+        assert replaced.trailers == {"a": "1"}
+
+    run(main())
+
+
+def test_jar_emptiness_matches_len() -> None:
+    jar = CookieJar()
+    assert _jar_is_empty(jar) and not len(jar)
+
+    class Counting(CookieJar):
+        pass
+
+    assert _jar_is_empty(Counting())
+
+
+def test_get_without_options_sends_what_request_sends(run: Run) -> None:
+    async def main() -> None:
+        heads: list[bytes] = []
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while head := await read_head(reader):
+                heads.append(head)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+
+        async with ScriptedServer(answer) as server, Client() as client:
+            url = server.url("/p?q=1")
+            short = await client.get(url)
+            general = await client.request("GET", url, params={})
+            assert heads[0] == heads[1]
+            assert (short.status, short.headers, short.content, short.http_version, short.reason) == (
+                general.status, general.headers, general.content, general.http_version, general.reason)
+            assert short.url == general.url == parse_url(url)
+
+    run(main())
+
+
+def test_identity_and_gzip_bodies_from_nginx(run: Run, nginx: Nginx) -> None:
+    async def main() -> None:
+        async with Client() as client:
+            small = await client.get(nginx.url("/small.bin"))
+            assert small.content == SMALL_BODY and small._decoder is None and small.trailers == {}
+            async with client.stream("GET", nginx.url("/small.bin")) as streamed:
+                assert b"".join([piece async for piece in streamed.iter_bytes()]) == SMALL_BODY
+            assert client.pool_state["idle"] == 1
+            text = await client.get(nginx.url("/log.gz"))
+            assert text._decoder is not None
+            assert text.content == gzip.decompress(await _raw(client, nginx.url("/log.gz")))
+
+    run(main())
+
+
+async def _raw(client: Client, url: str) -> bytes:
+    async with client.stream("GET", url) as response:
+        return b"".join([piece async for piece in response.iter_raw()])
