@@ -55,18 +55,36 @@ class PooledBody:
             await self.aclose()
             raise
         if chunk is None:
-            deadlines = self._deadlines
-            self._trailer_fields, self._trailers = connection.trailers, None
-            if deadlines.trace is not None:
-                deadlines.emit("response.body_done")
-            self._connection = None
-            if connection.finish_cycle():
-                to_close = self._pool.checkin(connection, deadlines.loop.time())
-            else:
-                to_close = [connection, *self._pool.discard(connection)]
+            to_close = self._ended(connection)
             if to_close:
                 await close_all(to_close)
         return chunk
+
+    async def read_all(self) -> list[bytes]:
+        """The rest of the body, piece by piece as :meth:`next_chunk` gives them, in one await."""
+        connection = self._connection
+        if connection is None:
+            return []
+        try:
+            pieces = await connection.receive_rest(self._deadlines)
+        except BaseException:
+            await self.aclose()
+            raise
+        to_close = self._ended(connection)
+        if to_close:
+            await close_all(to_close)
+        return pieces
+
+    def _ended(self, connection: Connection) -> list[Connection]:
+        """The body's end: keep the trailers, give the connection back; returns what to close."""
+        deadlines = self._deadlines
+        self._trailer_fields, self._trailers = connection.trailers, None
+        if deadlines.trace is not None:
+            deadlines.emit("response.body_done")
+        self._connection = None
+        if connection.finish_cycle():
+            return self._pool.checkin(connection, deadlines.loop.time())
+        return [connection, *self._pool.discard(connection)]
 
     async def aclose(self) -> None:
         connection = self._connection

@@ -298,7 +298,10 @@ class ClientResponse:
         decoder, source = self._decoder, self._source
         pieces: list[bytes] = []
         try:
-            if decoder is None:
+            read_all = getattr(source, "read_all", None)  # a pooled body reads the rest in one await
+            if decoder is None and read_all is not None:
+                pieces = await read_all()
+            elif decoder is None:
                 while (chunk := await source.next_chunk()) is not None:
                     pieces.append(chunk)
             else:
@@ -307,9 +310,17 @@ class ClientResponse:
                 decoder.finish()
             self._finish()
         finally:
-            await self.aclose()
-        self._content = b"".join(pieces)
-        return self._content
+            if not self._closed:
+                # aclose(), without awaiting a source that already reached
+                # its end (closing it then does nothing, by its contract).
+                self._closed = True
+                try:
+                    if not self._finished:
+                        await source.aclose()
+                finally:
+                    self.timing.total = self._loop.time() - self._started
+        self._content = content = b"".join(pieces)
+        return content
 
     async def text(self, encoding: str | None = None, errors: str = "replace") -> str:
         """The body as text: ``encoding``, else the declared charset, else a BOM, else UTF-8."""
