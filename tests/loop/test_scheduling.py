@@ -303,6 +303,33 @@ def test_debug_mode_toggle(loop: asyncio.AbstractEventLoop) -> None:
     assert not loop.get_debug()
 
 
+def test_futures_see_the_current_debug_mode(loop: asyncio.AbstractEventLoop) -> None:
+    # asyncio's C Future asks loop.get_debug() when it is created and, in
+    # debug mode, records where: each toggle must reach futures made after it.
+    assert loop.create_future()._source_traceback is None  # type: ignore[attr-defined]
+    loop.set_debug(True)
+    assert loop.create_future()._source_traceback  # type: ignore[attr-defined]
+    loop.set_debug(False)
+    assert loop.create_future()._source_traceback is None  # type: ignore[attr-defined]
+
+
+def test_subclass_get_debug_override_is_honoured() -> None:
+    import tidal.loop
+
+    class AlwaysDebug(tidal.loop.EventLoop):
+        def get_debug(self) -> bool:
+            return True
+
+    loop = AlwaysDebug()
+    try:
+        assert loop.get_debug()
+        assert loop.create_future()._source_traceback  # type: ignore[attr-defined]
+        loop.set_debug(False)
+        assert loop.get_debug()
+    finally:
+        loop.close()
+
+
 def test_debug_mode_logs_slow_callbacks(loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture) -> None:
     import time
 

@@ -320,9 +320,65 @@ def test_receive_loop_makes_one_syscall_per_message_on_tidal(run: Any, loop_kind
             await peer_stream.send_eof()
             await server
             if loop_kind == "tidal":
-                assert _CountingSocket.receives == 20 + 1 + 1  # the first try, 20 messages, EOF
+                # The first message is already queued when the echo task first
+                # receives (send_all returned without suspending), so: 20 messages, EOF.
+                assert _CountingSocket.receives == 20 + 1
         finally:
             await stream.aclose()
             await peer_stream.aclose()
+
+    run(main())
+
+
+def test_bytes_arriving_after_a_short_read_are_received(run: Any) -> None:
+    # After a short read the next receive waits for readiness without trying
+    # recv_into() first; bytes that arrived in between must still come back
+    # at once (readiness is level-triggered), on both implementations.
+    async def main() -> None:
+        left, right = socket.socketpair()
+        stream = await wrap_socket(left)
+        peer = await wrap_socket(right)
+        try:
+            buffer = bytearray(64)
+            await peer.send_all(b"first")
+            assert await stream.receive_into(buffer) == 5  # short: the hint is set
+            await peer.send_all(b"second")
+            await peer.send_all(b"third")
+            got = bytearray()
+            while len(got) < len(b"secondthird"):
+                count = await stream.receive_into(buffer)
+                assert count
+                got += buffer[:count]
+            assert got == b"secondthird"
+        finally:
+            await stream.aclose()
+            await peer.aclose()
+
+    run(main())
+
+
+def test_receive_into_a_memoryview_of_wider_items(run: Any) -> None:
+    # len() of such a view counts items, not bytes: the byte count returned
+    # and the bytes written must still be right.
+    async def main() -> None:
+        left, right = socket.socketpair()
+        stream = await wrap_socket(left)
+        peer = await wrap_socket(right)
+        try:
+            storage = bytearray(16)
+            view = memoryview(storage).cast("I")  # 4 items of 4 bytes
+            await peer.send_all(b"0123456789")
+            assert await stream.receive_into(view) == 10
+            assert bytes(storage[:10]) == b"0123456789"
+            await peer.send_all(b"abcdefghijklmnop")
+            got = bytearray()
+            while len(got) < 16:
+                count = await stream.receive_into(view)
+                assert count
+                got += storage[:count]
+            assert got == b"abcdefghijklmnop"
+        finally:
+            await stream.aclose()
+            await peer.aclose()
 
     run(main())

@@ -17,11 +17,14 @@ One iteration (:meth:`LoopCore._run_once`) does, in order:
 (:meth:`LoopCore.step`) runs one iteration with a capped wait and tells the
 host loop when to call again.  Callbacks are asyncio's own ``Handle`` and
 ``TimerHandle`` objects and futures are asyncio's C ``Future``/``Task``, so
-everything written for asyncio sees the objects it expects.  Two hot spots
-skip a Python frame each without changing what anyone can observe:
+everything written for asyncio sees the objects it expects.  Three hot
+spots skip a Python frame each without changing what anyone can observe:
 ``call_soon`` (every task wakeup) fills a ``Handle``'s slots the way its
-``__init__`` would outside debug mode, and the run loop does what
-``Handle._run`` does inline, with the same error report.
+``__init__`` would outside debug mode; the run loop does what
+``Handle._run`` does inline, with the same error report; and ``get_debug``,
+which asyncio's C ``Future`` calls once per future created (one per
+receive that has to wait), is answered by a C callable stored on the
+instance whenever debug mode changes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import asyncio
 import collections
 import contextvars
 import heapq
+import itertools
 import logging
 import os
 import sys
@@ -82,6 +86,7 @@ class LoopCore(asyncio.AbstractEventLoop):
         self._debug = sys.flags.dev_mode or (
             not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG"))
         )
+        self._publish_debug()
         self._clock_resolution = time.get_clock_info("monotonic").resolution
         self._exception_handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None
         self._task_factory: Any = None
@@ -583,8 +588,17 @@ class LoopCore(asyncio.AbstractEventLoop):
     def set_debug(self, enabled: bool) -> None:
         """Enable debug mode: thread checks, slow-callback warnings, origin tracking."""
         self._debug = enabled
+        self._publish_debug()
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, enabled)
+
+    def _publish_debug(self) -> None:
+        # asyncio's C Future calls loop.get_debug() for every future created;
+        # an instance attribute shadows the method, and a C callable that
+        # returns the flag costs no Python frame.  A subclass that overrides
+        # get_debug keeps its own method.
+        if type(self).get_debug is LoopCore.get_debug:
+            setattr(self, "get_debug", itertools.repeat(self._debug).__next__)
 
     # -- async generators ----------------------------------------------------
 

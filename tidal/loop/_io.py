@@ -45,6 +45,7 @@ leaves a closed fd in the poller.
 from __future__ import annotations
 
 import asyncio
+from asyncio import InvalidStateError
 from collections import deque
 from typing import Any
 
@@ -256,31 +257,39 @@ class IoRegistry:
         ready_append = self._ready_append
         idle_add = self._idle_add
         keep_read_interest = self._keep_read_interest
+        wakes_read = WAKES_READ
+        wakes_write = WAKES_WRITE
         for fd, mask in events:
             record = records.get(fd)
             if record is None:
                 continue  # unregistered earlier in this same batch
-            if mask & WAKES_READ:
+            if mask & wakes_read:
                 record.read_drained = False
-                if record.internal is not None:
-                    record.internal()
-                queue = record.read_ops
-                waiters = record.read_waiters
+                internal = record.internal
+                if internal is not None:
+                    internal()
                 # Served ops and waiters leave the read interest armed and the
                 # record out of the idle set: a receive loop asks again in this
                 # same iteration.  If nobody does, the next readiness finds
                 # nothing queued, and only then is the interest dropped.
-                served = True if keep_read_interest and (queue or waiters) else False
-                while queue:
-                    operation = queue[0]
-                    # a done future: cancelled while waiting, just drop it
-                    if not operation.future.done() and not operation.attempt():
-                        break
-                    queue.popleft()
+                served = False
+                queue = record.read_ops
+                if queue:
+                    served = keep_read_interest
+                    while queue:
+                        operation = queue[0]
+                        # a done future: cancelled while waiting, just drop it
+                        if not operation.future.done() and not operation.attempt():
+                            break
+                        queue.popleft()
+                waiters = record.read_waiters
                 if waiters:
+                    served = keep_read_interest
                     for waiter in waiters:  # set_result only schedules: the list cannot change here
-                        if not waiter.done():
+                        try:
                             waiter.set_result(None)
+                        except InvalidStateError:  # cancelled while waiting
+                            pass
                     waiters.clear()
                 reader = record.reader
                 if reader is not None:
@@ -291,7 +300,7 @@ class IoRegistry:
                         ready_append(reader)
                 elif not served and not queue and record.internal is None:
                     idle_add(record)  # nobody waits (any more, on poll and select)
-            if mask & WAKES_WRITE:
+            if mask & wakes_write:
                 queue = record.write_ops
                 while queue:
                     operation = queue[0]

@@ -103,10 +103,12 @@ class SocketLoop(SignalLoop):
         future: asyncio.Future[None] = _Future(loop=self)
         fd = sock.fileno()
         record = self._io.records.get(fd)
-        if record is not None and record.owner is sock and record.armed & READ and not record.read_waiters:
-            record.read_waiters.append(future)  # the steady state, inlined: the interest is armed already
-        else:
-            self._io.add_read_waiter(fd, sock, future)
+        if record is not None and record.owner is sock and record.armed & READ:
+            waiters = record.read_waiters
+            if not waiters:
+                waiters.append(future)  # the steady state, inlined: the interest is armed already
+                return future
+        self._io.add_read_waiter(fd, sock, future)
         return future
 
     def sock_recv_into_or_wait(self, sock: socket.socket, buf: Any) -> int | asyncio.Future[None]:

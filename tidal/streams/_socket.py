@@ -7,12 +7,14 @@ Two implementations share the public :class:`SocketStream` face:
 * **Completion ops** (:class:`_SockOpsStream`, used on tidal's loop): each
   receive is one ``recv_into`` syscall straight into the caller's buffer,
   plus -- only when the socket is empty -- a readiness wait on tidal's
-  persistent registration (see :func:`wait_readable` for why not
-  ``loop.sock_recv_into``).  After a short read the loop knows the socket is
-  drained (``loop.sock_recv_into_or_wait``), so a receive loop goes straight
-  to the wait instead of paying for a ``recv_into`` that fails: one syscall
-  per message.  Each send tries ``send()`` itself and hands only what the kernel
-  did not take to ``loop.sock_sendall``.
+  persistent registration (``loop.sock_wait_readable``; see
+  :func:`wait_readable` for why not ``loop.sock_recv_into``).  After a short
+  read the stream knows the socket is drained, so a receive loop goes
+  straight to the wait instead of paying for a ``recv_into`` that fails: one
+  syscall per message.  That hint is safe because the wait is level-triggered:
+  bytes that arrived meanwhile wake it at the next poll.  Each send tries
+  ``send()`` itself and hands only what the kernel did not take to
+  ``loop.sock_sendall``.
 * **Transport + BufferedProtocol** (:class:`_TransportStream`, used on every
   other loop).  On asyncio's selector loop ``sock_recv_into`` adds and removes
   a reader on every receive that has to wait (two ``epoll_ctl`` calls), and
@@ -203,12 +205,12 @@ def _safe_name(getter: Any) -> Any:
 class _SockOpsStream(SocketStream):
     """Completion ops: the syscall first, then a readiness wait or ``loop.sock_sendall`` (see module docstring).
 
-    On tidal's loop a receive asks ``loop.sock_recv_into_or_wait``, which
-    skips a syscall bound to fail after a short read and otherwise hands back
-    a readiness future; ``aclose()`` wakes that wait by failing the future
-    with :class:`StreamClosed`.  Elsewhere (tests force this class on
-    every loop) the generic :func:`wait_readable` runs under an
-    :class:`InterruptibleOperation`.  A send tries ``send()`` first and only
+    On tidal's loop a receive calls ``recv_into`` itself, skipping the call
+    after a short read (it would fail), and waits on the future of
+    ``loop.sock_wait_readable`` when there is nothing; ``aclose()`` wakes that
+    wait by failing the future with :class:`StreamClosed`.  Elsewhere (tests
+    force this class on every loop) the generic :func:`wait_readable` runs
+    under an :class:`InterruptibleOperation`.  A send tries ``send()`` first and only
     goes through ``loop.sock_sendall`` for what the kernel did not take.
     Busy checks are plain flags here: this is the hot path of every socket
     stream on tidal's loop, and ``with guard:`` costs two calls per operation.
@@ -218,10 +220,15 @@ class _SockOpsStream(SocketStream):
         super().__init__(sock)
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._receive_or_wait: Callable[[socket.socket, Any], int | asyncio.Future[None]] | None = getattr(
-            loop, "sock_recv_into_or_wait", None
+        # tidal's loop: a future resolved when the socket is readable, riding
+        # the fd's persistent registration (None elsewhere: generic waits).
+        self._wait_readable: Callable[[socket.socket], asyncio.Future[None]] | None = getattr(
+            loop, "sock_wait_readable", None
         )
         self._receive_waiter: asyncio.Future[None] | None = None  # tidal's loop: the pending readiness wait
+        # The last receive was short (the kernel had no more) and the poller has
+        # not reported the socket readable since: the next receive waits first.
+        self._drained = False
         self._receive_busy = False
         self._send_busy = False
         self._receiving = InterruptibleOperation(_CLOSED_WHILE_RECEIVING)
@@ -231,36 +238,48 @@ class _SockOpsStream(SocketStream):
 
     async def receive_into(self, buffer: bytearray | memoryview) -> int:
         """Receive into ``buffer``: the syscall first, a readiness wait only when there is nothing; ``0`` at EOF."""
-        if self._closed or self._receive_busy or not len(buffer):
+        # Hot path: every message of every socket stream on tidal's loop.
+        # ``len()`` counts items, not bytes, for a memoryview of wider items,
+        # so ``received < size`` may miss a short read (one wasted syscall
+        # later) but never invents one.
+        size = len(buffer)
+        if self._closed or self._receive_busy or not size:
             self._refuse_receive(buffer)
-        receive_or_wait = self._receive_or_wait
-        if receive_or_wait is None:
+        wait_readable = self._wait_readable
+        if wait_readable is None:
             return await self._receive_with_generic_wait(buffer)
         sock = self._socket
-        try:
-            outcome = receive_or_wait(sock, buffer)
-        except OSError as error:
-            raise StreamBroken(f"receiving failed: {error}") from error
-        if isinstance(outcome, int):
-            return outcome
+        if not self._drained:
+            try:
+                received = sock.recv_into(buffer)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as error:
+                raise StreamBroken(f"receiving failed: {error}") from error
+            else:
+                if 0 < received < size:
+                    self._drained = True  # a short read: the kernel had no more
+                return received
         self._receive_busy = True
         try:
             while True:
-                self._receive_waiter = outcome
-                try:
-                    await outcome  # a cancellation consumed nothing; aclose() fails it with StreamClosed
-                finally:
-                    self._receive_waiter = None
+                waiter = self._receive_waiter = wait_readable(sock)
+                await waiter  # a cancellation consumed nothing; aclose() fails it with StreamClosed
                 if self._closed:  # closed after the fd became readable, before this task ran
                     raise StreamClosed(_CLOSED_WHILE_RECEIVING)
                 try:
-                    outcome = receive_or_wait(sock, buffer)
+                    received = sock.recv_into(buffer)
+                except (BlockingIOError, InterruptedError):
+                    self._drained = False
+                    continue  # readable, yet nothing to read (another reader took it)
                 except OSError as error:
                     raise StreamBroken(f"receiving failed: {error}") from error
-                if isinstance(outcome, int):
-                    return outcome
+                # Readable was reported, so the hint is reset unless this read was short.
+                self._drained = 0 < received < size
+                return received
         finally:
             self._receive_busy = False
+            self._receive_waiter = None
 
     def _refuse_receive(self, buffer: bytearray | memoryview) -> None:
         check_receive_buffer(buffer)
