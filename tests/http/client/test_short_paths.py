@@ -5,6 +5,9 @@
 * ``ClientResponse.received`` builds the same response as the keyword
   constructor; trailers are decoded only when asked for, identity bodies
   skip the decoder, and both read the same bytes as an encoded body would.
+* ``Connection.receive_rest`` returns the pieces ``receive_body`` returns
+  one by one, whatever the split, and a truncated body still fails and
+  closes.
 * ``get()`` without options and ``request("GET")`` with them send the same
   bytes and see the same response.
 """
@@ -18,18 +21,25 @@ from collections.abc import Callable
 from http.cookiejar import CookieJar
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tidal.http as http
 from tidal.http import Client, ClientRequest, ClientResponse, Limits, Timing
 from tidal.http._client._client import _jar_is_empty
+from tidal.http._client._connection import Connection, ConnectTiming
 from tidal.http._client._decoding import BodyDecoder
 from tidal.http._client._pool import PoolState
+from tidal.http._client._timeouts import Deadlines, Timeout
 from tidal.http._client._urls import parse_url
 from tidal.http._headers import Headers
+from tidal.protocols.http import HTTPLimits
+from tidal.testing import lockstep_stream_pair
 
 from .conftest import SMALL_BODY, Nginx
 from .scripted import ScriptedServer, read_head
+from .test_connection_splits import HEAD, frame
 
 Run = Callable[..., Any]
 
@@ -239,3 +249,67 @@ def test_identity_and_gzip_bodies_from_nginx(run: Run, nginx: Nginx) -> None:
 async def _raw(client: Client, url: str) -> bytes:
     async with client.stream("GET", url) as response:
         return b"".join([piece async for piece in response.iter_raw()])
+
+
+async def _read_body(raw: bytes, cuts: list[int], whole: bool) -> tuple[list[bytes], list[tuple[bytes, bytes]], bool]:
+    """The body pieces, trailers and reusability of one exchange, read piece by piece or in one call."""
+    client_stream, server_stream = lockstep_stream_pair()
+    connection = Connection(client_stream, ("http", "h", 80), HTTPLimits(), ConnectTiming())
+    deadlines = Deadlines(Timeout())
+
+    async def serve() -> None:
+        await server_stream.receive_some()
+        edges = [0, *sorted(set(cuts)), len(raw)]
+        for start, end in zip(edges, edges[1:]):
+            if end > start:
+                await server_stream.send_all(raw[start:end])
+
+    server = asyncio.ensure_future(serve())
+    try:
+        await connection.send_request(HEAD, None, deadlines)
+        await connection.receive_head(deadlines)
+        if whole:
+            pieces = await connection.receive_rest(deadlines)
+        else:
+            pieces = []
+            while (piece := await connection.receive_body(deadlines)) is not None:
+                pieces.append(piece)
+        await server
+        return pieces, connection.trailers, connection.finish_cycle()
+    finally:
+        server.cancel()
+        await connection.aclose()
+        await server_stream.aclose()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.binary(max_size=600),
+    chunk_sizes=st.none() | st.lists(st.integers(1, 200), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_receive_rest_gives_the_pieces_receive_body_gives(
+    body: bytes, chunk_sizes: list[int] | None, data: st.DataObject
+) -> None:
+    raw = frame(body, "identity", chunk_sizes)
+    cuts = data.draw(st.lists(st.integers(1, max(1, len(raw) - 1)), max_size=8))
+    one_by_one = asyncio.run(_read_body(raw, cuts, whole=False))
+    whole = asyncio.run(_read_body(raw, cuts, whole=True))
+    assert whole == one_by_one
+    assert b"".join(whole[0]) == body
+    assert whole[1] == ([] if chunk_sizes is None else [(b"checksum", b"abc")])
+
+
+def test_read_all_of_a_truncated_body_closes_the_connection(run: Run) -> None:
+    async def main() -> None:
+        async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_head(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+            await writer.drain()
+
+        async with ScriptedServer(truncated) as server, Client() as client:
+            with pytest.raises(http.RemoteProtocolError, match="3 bytes into a 10-byte body"):
+                await client.get(server.url())
+            assert client.pool_state == {"open": 0, "idle": 0, "waiting": 0}
+
+    run(main())
