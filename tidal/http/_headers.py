@@ -135,4 +135,6 @@ class Headers(MutableMapping[str, str]):
 
     def copy(self) -> Headers:
         """An independent copy."""
-        return Headers(self)
+        headers = Headers.__new__(Headers)  # what Headers(self) builds, without its type checks
+        headers._fields = self._fields.copy()
+        return headers

@@ -132,7 +132,7 @@ class Client:
         self._trace: TraceHook | None = _fan_out(trace_hooks) if trace_hooks else None
         self.continue_timeout = continue_timeout
         self._heads: dict[tuple[str, str, tuple[tuple[bytes, bytes], ...]], Request] = {}
-        self._plain_heads: dict[tuple[str, URL, tuple[tuple[str, str], ...]], Request] = {}
+        self._plain_heads: dict[tuple[str, int, tuple[tuple[str, str], ...]], tuple[URL, Request]] = {}
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -368,7 +368,7 @@ class Client:
             raise ClientClosed("the client was closed; create a new one")
         for hook in self._request_hooks:
             await _call(hook, request)
-        proxy = self._proxies.proxy_for(request.url)
+        proxy = None if self._proxies.direct_only else self._proxies.proxy_for(request.url)
         head = self._head_for(request, proxy if proxy is not None and not request.url.is_https else None)
         expects = request.body is not None and request.headers.get("expect", "").lower() == "100-continue"
         timing = Timing()
@@ -402,7 +402,7 @@ class Client:
                     continue
                 raise
             break
-        timing.ttfb = deadlines.now() - deadlines.started
+        timing.ttfb = loop.time() - deadlines.started
         if not reused:
             connect_timing = connection.connect_timing
             timing.dns, timing.connect, timing.tls = connect_timing.dns, connect_timing.connect, connect_timing.tls
@@ -440,14 +440,18 @@ class Client:
         if forward_proxy is None and request.body is None:
             # Without a body or a forwarding proxy the head follows from the
             # method, the URL and the header fields alone: no encoding needed
-            # to find it.
-            plain_key = (request.method, request.url, tuple(request.headers.fields()))
-            head = self._plain_heads.get(plain_key)
-            if head is None:
+            # to find it.  The URL is keyed by identity (parsed URLs are
+            # cached, so a repeated URL is the same object; hashing its eight
+            # fields costs more); the entry holds the URL, so its id cannot be
+            # reused by another object while the entry exists.
+            url = request.url
+            plain_key = (request.method, id(url), tuple(request.headers.fields()))
+            entry = self._plain_heads.get(plain_key)
+            if entry is None:
                 if len(self._plain_heads) >= _HEAD_CACHE_SIZE:
                     self._plain_heads.clear()
-                head = self._plain_heads[plain_key] = request_head(request, None, head_fields(request, None))
-            return head
+                entry = self._plain_heads[plain_key] = (url, request_head(request, None, head_fields(request, None)))
+            return entry[1]
         fields = head_fields(request, forward_proxy)
         key = (request.method, request.url.target if forward_proxy is None else str(request.url), tuple(fields))
         head = self._heads.get(key)

@@ -34,6 +34,8 @@ class ProxyConfig:
         self._environment: Mapping[str, str] = {}
         if self._explicit is None and trust_env:
             self._environment = urllib.request.getproxies_environment()
+        #: True when every URL is connected to directly (no proxy given or in the environment).
+        self.direct_only = self._explicit is None and not self._environment
 
     def proxy_for(self, url: URL) -> URL | None:
         """The proxy for ``url``, or None to connect directly."""

@@ -87,6 +87,8 @@ class URL:
 
 def parse_url(url: str | URL, *, base: URL | None = None, params: QueryParams | None = None) -> URL:
     """Parse and validate ``url`` (relative to ``base`` when given), adding ``params`` to the query."""
+    if url.__class__ is str and base is None and not params:
+        return _parse_text(url)
     if isinstance(url, URL):
         parsed = url
     else:
@@ -104,6 +106,15 @@ def parse_url(url: str | URL, *, base: URL | None = None, params: QueryParams | 
         parsed = URL(parsed.scheme, parsed.host, parsed.port, parsed.path, query, parsed.fragment,
                      parsed.username, parsed.password)
     return parsed
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_text(url: str) -> URL:
+    """:func:`parse_url` of a plain string: the same checks, cached by the string as given."""
+    text = url.strip()
+    if _FORBIDDEN.search(text):
+        raise InvalidURL(f"URL contains whitespace or a control character: {url!r}")
+    return _parse_absolute(text)
 
 
 @functools.lru_cache(maxsize=512)
