@@ -25,6 +25,7 @@ import pytest
 import zstandard
 
 import tidal
+from tidal.streams._decompress_process import ProcessDecompressStream
 from tidal.protocols.compression import DecompressionLimitError, TrailingDataError
 from tidal.streams import (
     CompressStream,
@@ -184,9 +185,12 @@ def test_modes_return_the_stream_types(run: Run, tmp_path: Path) -> None:
     async def scenario() -> None:
         cases: list[tuple[Any, type, type | None]] = [
             (tidal.open(path, "rb"), FileStream, None),
-            (tidal.open(path, "rb", compression="gzip"), DecompressStream, None),
+            (tidal.open(path, "rb", compression="gzip", decompress_in="loop"), DecompressStream, None),
+            (tidal.open(path, "rb", compression="zlib"), DecompressStream, None),
+            (tidal.open(path, "rb", compression="gzip"), ProcessDecompressStream, None),  # decides when opened
             (tidal.open(path, "rt"), TextStream, FileStream),
-            (tidal.open(path, "r", compression="gzip"), TextStream, DecompressStream),
+            (tidal.open(path, "r", compression="gzip", decompress_in="loop"), TextStream, DecompressStream),
+            (tidal.open(path, "r", compression="gzip", decompress_in="process"), TextStream, ProcessDecompressStream),
             (tidal.open(path, "wb", compression="gzip"), CompressStream, None),
             (tidal.open(path, "wt"), TextStream, FileStream),
         ]
