@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import gzip
+import socket
+import struct
 from collections.abc import Callable
 from http.cookiejar import CookieJar
 from typing import Any
@@ -30,11 +32,13 @@ from tidal.http import Client, ClientRequest, ClientResponse, Limits, Timing
 from tidal.http._client._client import _jar_is_empty
 from tidal.http._client._connection import Connection, ConnectTiming
 from tidal.http._client._decoding import BodyDecoder
+from tidal.http._client._models import sets_cookies
 from tidal.http._client._pool import PoolState
 from tidal.http._client._timeouts import Deadlines, Timeout
 from tidal.http._client._urls import parse_url
 from tidal.http._headers import Headers
 from tidal.protocols.http import HTTPLimits
+from tidal.streams import wrap_socket
 from tidal.testing import lockstep_stream_pair
 
 from .conftest import SMALL_BODY, Nginx
@@ -157,16 +161,20 @@ def test_received_builds_what_the_constructor_builds(run: Run) -> None:
         loop = asyncio.get_running_loop()
         timing = Timing(ttfb=0.5)
         started = loop.time() - 0.5
-        headers = Headers([("Content-Length", "0")])
-        built = ClientResponse(204, headers, request=request, timing=timing)
-        received = ClientResponse.received(204, headers, "", "HTTP/1.1", request, built._source, None, timing,
+        raw = [(b"Content-Length", b"0"), (b"X-Latin", "é".encode("latin-1"))]
+        built = ClientResponse(204, Headers.from_raw(raw), request=request, timing=timing)
+        received = ClientResponse.received(204, raw, "", "HTTP/1.1", request, built._source, None, timing,
                                            started, loop)
+        assert received._headers is None  # not decoded until asked for
         for name in ("status", "reason", "http_version", "headers", "request", "url", "history", "timing",
                      "is_closed", "trailers"):
             assert getattr(received, name) == getattr(built, name), name
         assert abs(received._started - built._started) < 0.5
         assert await received.read() == await built.read() == b""
         assert received.is_closed and built.is_closed and received.trailers == {}
+        assert received.headers.fields() == built.headers.fields() == [("Content-Length", "0"), ("X-Latin", "é")]
+        received.headers = Headers([("a", "1")])
+        assert received.headers == {"a": "1"}
 
     run(main())
 
@@ -311,5 +319,44 @@ def test_read_all_of_a_truncated_body_closes_the_connection(run: Run) -> None:
             with pytest.raises(http.RemoteProtocolError, match="3 bytes into a 10-byte body"):
                 await client.get(server.url())
             assert client.pool_state == {"open": 0, "idle": 0, "waiting": 0}
+
+    run(main())
+
+
+field_names = st.sampled_from(["Set-Cookie", "set-cookie2", "SET-COOKIE", "Set-Cookies", "X-Set-Cookie", "Via",
+                               "Content-Length", "set-cookie3", "Set-Cooki"])
+
+
+@given(names=st.lists(field_names, max_size=6))
+def test_sets_cookies_agrees_with_the_decoded_headers(names: list[str]) -> None:
+    raw = [(name.encode("ascii"), b"v") for name in names]
+    assert sets_cookies(raw) == Headers.from_raw(raw).contains_any(("set-cookie", "set-cookie2"))
+
+
+def test_staleness_by_poll_agrees_with_the_peek(run: Run) -> None:
+    async def main() -> None:
+        states = []
+        for ending in ("silent", "bytes", "eof", "reset"):
+            server_socket, client_socket = socket.socketpair()
+            client_socket.setblocking(False)
+            stream = await wrap_socket(client_socket)
+            connection = Connection(stream, ("http", "h", 80), HTTPLimits(), ConnectTiming())
+            if ending == "bytes":
+                server_socket.send(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+            elif ending == "eof":
+                server_socket.shutdown(socket.SHUT_WR)
+            elif ending == "reset":
+                server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                server_socket.close()
+            by_poll = connection.is_stale()
+            poll, connection._idle_poll = connection._idle_poll, None
+            by_peek = connection.is_stale()
+            assert poll is not None and by_poll == by_peek, ending
+            states.append(by_poll)
+            connection._idle_poll = poll
+            await connection.aclose()
+            assert connection.is_stale()  # closed
+            server_socket.close()
+        assert states == [False, True, True, True]
 
     run(main())

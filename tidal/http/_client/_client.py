@@ -289,7 +289,8 @@ class Client:
             # a redirect goes on in the general loop.
             response = await self._send_once(request, deadlines)
             try:
-                extract_cookies(self.cookies, request.method, request.url, request.headers, response.headers)
+                if response._sets_cookies:
+                    extract_cookies(self.cookies, request.method, request.url, request.headers, response.headers)
                 redirected = (follow and response.status in REDIRECT_STATUSES
                               and next_request(request, response) is not None)
             except BaseException:
@@ -355,7 +356,8 @@ class Client:
             add_cookie_header(jar, request.method, request.url, request.headers)
         response = await self._send_once(request, deadlines)
         try:
-            extract_cookies(jar, request.method, request.url, request.headers, response.headers)
+            if response._sets_cookies:
+                extract_cookies(jar, request.method, request.url, request.headers, response.headers)
         except BaseException:
             await response.aclose()
             raise
@@ -411,7 +413,7 @@ class Client:
         codings = connection.engine.content_codings
         response = ClientResponse.received(
             response_head.status_code,
-            Headers.from_raw(response_head.headers.raw_items()),
+            response_head.headers.raw_items(),
             response_head.reason.decode("latin-1"),
             _HTTP_VERSIONS.get(response_head.http_version) or "HTTP/" + response_head.http_version.decode("ascii"),
             request,

@@ -11,6 +11,7 @@ it, so a half-read connection never returns to the pool.
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ __all__ = ["Connection", "ConnectTiming"]
 _RECEIVE_SIZE = 64 * 1024
 _COALESCE_LIMIT = 64 * 1024  # bodies up to this size go out in the same send as the head
 _PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT
+_HAVE_POLL = hasattr(select, "poll")
 _END_OF_MESSAGE = EndOfMessage()  # events are immutable: one serves every request
 
 
@@ -54,7 +56,7 @@ class Connection:
 
     __slots__ = ("stream", "origin", "engine", "idle_since", "cycles", "connect_timing", "trailers",
                  "received_in_cycle", "_early_response",
-                 "_socket", "_buffer", "_view", "_closed", "_read_timer")
+                 "_socket", "_idle_poll", "_buffer", "_view", "_closed", "_read_timer")
 
     def __init__(self, stream: ByteStream, origin: Origin, limits: HTTPLimits, timing: ConnectTiming) -> None:
         self.stream = stream
@@ -68,6 +70,13 @@ class Connection:
         self._early_response: Response | None = None  # a final answer to Expect: 100-continue
         sock = stream.get_extra_info("socket")
         self._socket: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        # The staleness check asks poll() rather than peeking with recv():
+        # an idle socket answers an empty list instead of raising
+        # BlockingIOError, whose construction costs more than the syscall.
+        self._idle_poll: select.poll | None = None
+        if self._socket is not None and _HAVE_POLL:
+            self._idle_poll = select.poll()
+            self._idle_poll.register(self._socket.fileno(), select.POLLIN)
         self._buffer = bytearray(_RECEIVE_SIZE)
         self._view = memoryview(self._buffer)
         self._closed = False
@@ -94,6 +103,11 @@ class Connection:
             return True
         if sock is None:
             return False
+        poll = self._idle_poll
+        if poll is not None:
+            # Readable (bytes or EOF), an error or a hang-up: all mean stale.
+            # The socket must still own the registered descriptor.
+            return sock.fileno() == -1 or bool(poll.poll(0))
         try:
             sock.recv(1, _PEEK_FLAGS)
         except (BlockingIOError, InterruptedError):

@@ -25,8 +25,9 @@ from ._decoding import BodyDecoder
 from ._errors import DecodingError, HTTPStatusError, ResponseConsumed
 from ._urls import URL, QueryParams, parse_url
 
-__all__ = ["ClientRequest", "ClientResponse", "Timing", "BodySource"]
+__all__ = ["ClientRequest", "ClientResponse", "Timing", "BodySource", "sets_cookies"]
 
+_SET_COOKIE = (b"set-cookie", b"set-cookie2")
 _REASONS = {
     200: "OK", 201: "Created", 204: "No Content", 206: "Partial Content", 301: "Moved Permanently",
     302: "Found", 303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
@@ -34,6 +35,14 @@ _REASONS = {
     408: "Request Timeout", 413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
     502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }
+
+
+def sets_cookies(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    """True if some received field is ``Set-Cookie`` or ``Set-Cookie2`` (any case)."""
+    for name, _ in raw_headers:
+        if (len(name) == 10 or len(name) == 11) and name.lower() in _SET_COOKIE:
+            return True
+    return False
 
 
 class ClientRequest:
@@ -167,7 +176,9 @@ class ClientResponse:
         self.status = status
         self.reason = reason or _REASONS.get(status, "")
         self.http_version = http_version
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._headers: Headers | None = headers if isinstance(headers, Headers) else Headers(headers)
+        self._sets_cookies = True  # unknown: let the cookie jar look
         self.request = request
         self.url = url if url is not None else (request.url if request is not None else None)
         self.history: list[ClientResponse] = []
@@ -186,21 +197,25 @@ class ClientResponse:
 
     @classmethod
     def received(
-        cls, status: int, headers: Headers, reason: str, http_version: str, request: ClientRequest,
-        source: BodySource, decoder: BodyDecoder | None, timing: Timing, started: float,
+        cls, status: int, raw_headers: list[tuple[bytes, bytes]], reason: str, http_version: str,
+        request: ClientRequest, source: BodySource, decoder: BodyDecoder | None, timing: Timing, started: float,
         loop: asyncio.AbstractEventLoop,
     ) -> ClientResponse:
         """A response whose head just arrived, its body still on ``source`` (the client's constructor).
 
         The same object as the keyword constructor builds, from parts the
-        client already holds: ``started`` is the loop time the exchange
-        began, ``loop`` the running loop, ``decoder`` None for an unencoded body.
+        client already holds: ``raw_headers`` the fields as received (decoded
+        into :attr:`headers` when first asked for), ``started`` the loop time
+        the exchange began, ``loop`` the running loop, ``decoder`` None for an
+        unencoded body.
         """
         response = cls.__new__(cls)
         response.status = status
         response.reason = reason or _REASONS.get(status, "")
         response.http_version = http_version
-        response.headers = headers
+        response._raw_headers = raw_headers
+        response._headers = None
+        response._sets_cookies = sets_cookies(raw_headers)
         response.request = request
         response.url = request.url
         response.history = []
@@ -244,6 +259,18 @@ class ClientResponse:
         if self.timing.total is not None:
             return self.timing.total
         return self._loop.time() - self._started
+
+    @property
+    def headers(self) -> Headers:
+        """The header fields (:class:`Headers`), decoded from the received bytes when first asked for."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers.from_raw(self._raw_headers)
+        return headers
+
+    @headers.setter
+    def headers(self, headers: Headers) -> None:
+        self._headers = headers
 
     @property
     def trailers(self) -> Headers:

@@ -134,7 +134,15 @@ class Deadlines:
             except StopIteration as finished:
                 return finished.value  # type: ignore[no-any-return]
             awaitable = _resume(coroutine, suspended_on)
-        at, error = self.limit(phase)
+        # limit(phase), inlined: this runs for every await that waits.
+        budget: float | None = getattr(self.timeout, phase)
+        at = None if budget is None else self.loop.time() + budget
+        total_at = self.total_at
+        error: type[HTTPTimeout]
+        if total_at is not None and (at is None or total_at <= at):
+            at, error = total_at, TotalTimeout
+        else:
+            error = _PHASE_ERRORS[phase]
         if at is None:
             return await awaitable
         # asyncio.timeout_at's rule without its object: at the deadline the
@@ -144,7 +152,7 @@ class Deadlines:
         if task is None:
             raise RuntimeError("Deadlines.run must be awaited inside a task")
         cancelling = task.cancelling()
-        if timer is None or timer.busy:
+        if timer is None or timer._task is not None:  # None, or busy with another wait
             timer = ExpiryTimer(self.loop)
             one_shot = True
         else:
@@ -167,7 +175,7 @@ class Deadlines:
             if one_shot:
                 timer.close()
             else:
-                timer.stop()
+                timer._task = None  # stop(), inlined
 
     def expired(self, phase: str, error: type[HTTPTimeout]) -> HTTPTimeout:
         """The exception for an expiry of ``error``'s kind while in ``phase``."""
