@@ -122,6 +122,10 @@ class Headers(MutableMapping[str, str]):
         """All fields as (name, value) pairs, in order, repetitions included."""
         return list(self._fields)
 
+    def as_key(self) -> tuple[tuple[str, str], ...]:
+        """The fields as a hashable tuple (names as spelled, in order): a cache key for exactly these fields."""
+        return tuple(self._fields)
+
     def raw(self) -> list[tuple[bytes, bytes]]:
         """All fields encoded for the wire (Latin-1), as h11 takes them."""
         return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self._fields]

@@ -447,7 +447,7 @@ class Client:
             # fields costs more); the entry holds the URL, so its id cannot be
             # reused by another object while the entry exists.
             url = request.url
-            plain_key = (request.method, id(url), tuple(request.headers.fields()))
+            plain_key = (request.method, id(url), request.headers.as_key())
             entry = self._plain_heads.get(plain_key)
             if entry is None:
                 if len(self._plain_heads) >= _HEAD_CACHE_SIZE:

@@ -83,7 +83,7 @@ class PooledBody:
             deadlines.emit("response.body_done")
         self._connection = None
         if connection.finish_cycle():
-            return self._pool.checkin(connection, deadlines.loop.time())
+            return self._pool.state.checkin(connection, deadlines.loop.time())
         return [connection, *self._pool.discard(connection)]
 
     async def aclose(self) -> None:

@@ -335,7 +335,7 @@ class ClientResponse:
                 while (chunk := await source.next_chunk()) is not None:
                     pieces.extend(decoder.feed(chunk))
                 decoder.finish()
-            self._finish()
+            self._finished, self._trailers = True, None  # _finish(), inlined
         finally:
             if not self._closed:
                 # aclose(), without awaiting a source that already reached
