@@ -360,3 +360,26 @@ def test_staleness_by_poll_agrees_with_the_peek(run: Run) -> None:
         assert states == [False, True, True, True]
 
     run(main())
+
+
+def test_a_plain_url_string_is_parsed_once_and_checked_like_any_other() -> None:
+    first = parse_url("http://Example.org:80/a")
+    assert parse_url("http://Example.org:80/a") is first  # cached by the string
+    assert first == parse_url("http://example.org/a", params={}) == parse_url("/a", base=parse_url("http://example.org/"))
+    for bad in ("http://h/a b", "http://h/\r\nX: y", " http://h/\x00"):
+        with pytest.raises(http.InvalidURL, match="whitespace or a control character") as caught:
+            parse_url(bad)
+        assert repr(bad) in str(caught.value)
+        with pytest.raises(http.InvalidURL):
+            parse_url(bad)  # refused again: errors are not cached
+    assert parse_url("  http://h/x  ") == parse_url("http://h/x")  # surrounding spaces stripped, as before
+
+
+def test_headers_as_key_tells_apart_what_the_wire_tells_apart() -> None:
+    one = Headers([("Accept", "*/*"), ("X-A", "1")])
+    assert one.as_key() == one.copy().as_key() and hash(one.as_key()) == hash(one.copy().as_key())
+    assert one.as_key() != Headers([("accept", "*/*"), ("X-A", "1")]).as_key()  # spelling is sent as is
+    assert one.as_key() != Headers([("X-A", "1"), ("Accept", "*/*")]).as_key()  # so is the order
+    copied = one.copy()
+    copied["X-A"] = "2"
+    assert one["x-a"] == "1" and type(copied) is Headers
