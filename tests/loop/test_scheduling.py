@@ -406,3 +406,21 @@ def test_system_exit_from_a_callback_leaves_the_rest_queued(loop: asyncio.Abstra
     loop.call_soon(loop.stop)
     loop.run_forever()
     assert ran == ["after"]
+
+
+def test_futures_belong_to_the_loop_that_made_them(loop: asyncio.AbstractEventLoop) -> None:
+    # Futures are made without loop= while their loop runs (cheaper); one
+    # made by a loop that is not the running one must still be bound to it.
+    import tidal.loop
+
+    other = tidal.loop.new_event_loop()
+    try:
+        assert other.create_future().get_loop() is other  # nothing running
+
+        async def main() -> None:
+            assert loop.create_future().get_loop() is loop
+            assert other.create_future().get_loop() is other  # another loop runs
+
+        loop.run_until_complete(main())
+    finally:
+        other.close()

@@ -235,6 +235,9 @@ class _SockOpsStream(SocketStream):
         self._sending = InterruptibleOperation("the socket stream was closed while sending")
         self._send_broken: str | None = None
         self._eof_sent = False
+        # Closed, broken or shut down: one flag for the hot path to test,
+        # _refuse_send() says which.  Never cleared.
+        self._send_stopped = False
 
     async def receive_into(self, buffer: bytearray | memoryview) -> int:
         """Receive into ``buffer``: the syscall first, a readiness wait only when there is nothing; ``0`` at EOF."""
@@ -311,7 +314,7 @@ class _SockOpsStream(SocketStream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send every byte: ``send()`` first, ``loop.sock_sendall`` for the rest; a cancelled send breaks the stream."""
-        if self._closed or self._send_busy or self._send_broken is not None or self._eof_sent:
+        if self._send_stopped or self._send_busy:
             self._refuse_send()
         if not data:
             return
@@ -320,8 +323,7 @@ class _SockOpsStream(SocketStream):
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as error:
-            self._send_broken = f"sending failed: {error}"
-            raise StreamBroken(self._send_broken) from error
+            raise StreamBroken(self._break_sending(f"sending failed: {error}")) from error
         if isinstance(data, memoryview):
             size = data.nbytes
         elif isinstance(data, (bytes, bytearray)):
@@ -335,11 +337,10 @@ class _SockOpsStream(SocketStream):
             rest = memoryview(data).cast("B")[sent:]
             await self._sending.run(self._loop.sock_sendall(self._socket, rest))
         except asyncio.CancelledError:
-            self._send_broken = "an earlier send_all() was cancelled after sending an unknown prefix"
+            self._break_sending("an earlier send_all() was cancelled after sending an unknown prefix")
             raise
         except OSError as error:
-            self._send_broken = f"sending failed: {error}"
-            raise StreamBroken(self._send_broken) from error
+            raise StreamBroken(self._break_sending(f"sending failed: {error}")) from error
         finally:
             self._send_busy = False
 
@@ -351,22 +352,26 @@ class _SockOpsStream(SocketStream):
         rules as :meth:`send_all` hold: one send at a time, and a cancelled
         or failed send breaks the stream.
         """
-        if self._closed or self._send_busy or self._send_broken is not None or self._eof_sent:
+        if self._send_stopped or self._send_busy:
             self._refuse_send()
         self._send_busy = True
         try:
             sent = await self._sending.run(self._loop.sock_sendfile(self._socket, file, offset, count))
         except asyncio.CancelledError:
-            self._send_broken = "an earlier send_file() was cancelled after sending an unknown prefix"
+            self._break_sending("an earlier send_file() was cancelled after sending an unknown prefix")
             raise
         except OSError as error:
-            self._send_broken = f"sending failed: {error}"
-            raise StreamBroken(self._send_broken) from error
+            raise StreamBroken(self._break_sending(f"sending failed: {error}")) from error
         finally:
             self._send_busy = False
         if sent != count:
-            self._send_broken = f"the file ended after {sent} of {count} bytes"
-            raise StreamBroken(self._send_broken)
+            raise StreamBroken(self._break_sending(f"the file ended after {sent} of {count} bytes"))
+
+    def _break_sending(self, reason: str) -> str:
+        """Refuse every later send with ``StreamBroken(reason)``; returns ``reason``."""
+        self._send_broken = reason
+        self._send_stopped = True
+        return reason
 
     def _refuse_send(self) -> None:
         self._check_open()
@@ -388,6 +393,7 @@ class _SockOpsStream(SocketStream):
         if self._eof_sent:
             return
         self._eof_sent = True
+        self._send_stopped = True
         try:
             self._socket.shutdown(socket.SHUT_WR)
         except OSError as error:
@@ -398,6 +404,7 @@ class _SockOpsStream(SocketStream):
         if self._closed:
             return
         self._closed = True
+        self._send_stopped = True
         waiter = self._receive_waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(StreamClosed(_CLOSED_WHILE_RECEIVING))
