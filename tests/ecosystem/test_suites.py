@@ -30,6 +30,7 @@ def run_suite(script: str, timeout: float) -> str:
     return output
 
 
+@pytest.mark.timeout(360)  # the whole Tornado suite in a child process (about 45 s on an idle machine)
 def test_tornado_suite_passes_on_tidal() -> None:
     pytest.importorskip("tornado")
     output = run_suite("run_tornado.py", timeout=300)
