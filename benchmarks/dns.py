@@ -8,9 +8,13 @@ using a *fresh* resolver, so every lookup goes to the server (cold cache):
 * tidal's resolver on tidal's loop and on asyncio's loop;
 * aiodns (c-ares; pycares 5 watches its sockets from its own thread);
 * dnspython's ``dns.asyncresolver`` (its cache off) on asyncio's loop;
-* ``loop.getaddrinfo`` in the thread pool: listed, but glibc takes its
-  servers from /etc/resolv.conf, which cannot name a port, so it cannot be
-  pointed at the benchmark's server without editing a system file.
+* ``loop.getaddrinfo`` in asyncio's thread pool.  glibc takes its servers
+  from /etc/resolv.conf, which cannot name a port, so this case needs a
+  second dnsmasq on port 53 of a spare loopback address and a child
+  process in a private mount namespace (``unshare --mount``) where a
+  resolv.conf naming that server is bind-mounted over /etc/resolv.conf;
+  the system file is never touched.  Where that is impossible (not root,
+  no ``unshare``, port 53 taken) the row says why.
 
 Then the warm rows: the same names again through the resolver that just
 resolved them (tidal's TTL cache, dnspython's ``Cache``), one lookup at a
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import shutil
@@ -79,6 +84,7 @@ class Server:
     """A running dnsmasq serving the generated names."""
 
     process: subprocess.Popen[bytes]
+    address: str
     port: int
     directory: tempfile.TemporaryDirectory[str]
 
@@ -93,24 +99,25 @@ class Server:
         self.directory.cleanup()
 
 
-def start_dnsmasq(count: int) -> Server:
-    """dnsmasq on 127.0.0.1 with ``count`` names in its hosts file."""
+def start_dnsmasq(count: int, address: str = "127.0.0.1", port: int = 0) -> Server:
+    """dnsmasq on ``address`` with ``count`` names in its hosts file (``port`` 0: a free one)."""
     binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
     if not os.access(binary, os.X_OK):
         raise SystemExit("dnsmasq is not installed (Debian: apt-get install dnsmasq)")
     directory = tempfile.TemporaryDirectory(prefix="tidal-dns-bench-")
     hosts = Path(directory.name) / "hosts"
     hosts.write_text("".join(f"{address_of(i)} {name_of(i)}\n" for i in range(count)))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    if not port:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((address, 0))
+            port = probe.getsockname()[1]
     command = [binary, "--no-resolv", "--no-hosts", "--no-daemon", "--keep-in-foreground", f"--port={port}",
-               "--listen-address=127.0.0.1", "--bind-interfaces", f"--addn-hosts={hosts}",
+               f"--listen-address={address}", "--bind-interfaces", f"--addn-hosts={hosts}",
                "--local=/bench.test/", "--local-ttl=300"]
     if os.geteuid() == 0:
         command.append("--user=root")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = Server(process, port, directory)
+    server = Server(process, address, port, directory)
     try:
         _wait_until_answering(server)
     except BaseException:
@@ -129,7 +136,7 @@ def _wait_until_answering(server: Server, limit: float = 10.0) -> None:
         if server.process.poll() is not None:
             raise SystemExit(f"dnsmasq exited with status {server.process.returncode}")
         try:
-            dns.query.udp(query, "127.0.0.1", port=server.port, timeout=0.2)
+            dns.query.udp(query, server.address, port=server.port, timeout=0.2)
             return
         except Exception:
             continue
@@ -208,6 +215,85 @@ def _dnspython_cached(port: int) -> tuple[Lookup, Callable[[], Awaitable[None]]]
     return _dnspython(port, cached=True)
 
 
+#: The spare loopback address whose port 53 answers the getaddrinfo case.
+GETADDRINFO_SERVER = "127.53.0.1"
+
+
+def _getaddrinfo_unavailable() -> str:
+    """Why the getaddrinfo case cannot run here, or "" when it can."""
+    if sys.platform != "linux":
+        return "not available: needs Linux mount namespaces to point glibc at the server"
+    if os.geteuid() != 0:
+        return "not available: needs root (a private mount namespace and port 53)"
+    if shutil.which("unshare") is None:
+        return "not available: no unshare (util-linux)"
+    try:
+        subprocess.run(["unshare", "--mount", "true"], check=True, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"not available: unshare --mount failed ({error})"
+    return ""
+
+
+def _getaddrinfo_command(resolv_conf: Path, count: int, concurrency: int) -> list[str]:
+    """This script as a child in a private mount namespace whose /etc/resolv.conf is ``resolv_conf``."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv_conf),
+            sys.executable, os.path.abspath(__file__), "--getaddrinfo-child",
+            f"--names={count}", f"--concurrency={concurrency}"]
+
+
+def _getaddrinfo_child(count: int, concurrency: int) -> int:
+    """In the namespace: resolve every name with ``loop.getaddrinfo``; print one JSON sample."""
+    loop = asyncio.new_event_loop()
+    work = Workload.of(count)
+
+    async def lookup(name: str) -> str:
+        infos = await loop.getaddrinfo(name, None, family=socket.AF_INET, type=socket.SOCK_STREAM)
+        return str(infos[0][4][0])
+
+    async def timed() -> tuple[int, float, float]:
+        started, cpu_started = time.perf_counter(), _cpu()
+        async with asyncio.timeout(CASE_TIME_LIMIT):
+            wrong = await resolve_all(lookup, work, concurrency)
+        return wrong, time.perf_counter() - started, _cpu() - cpu_started
+
+    try:
+        wrong, elapsed, cpu = loop.run_until_complete(timed())
+    finally:
+        loop.close()
+    print(json.dumps({"wrong": wrong, "rate": count / elapsed, "cpu_per_lookup": cpu / count}))
+    return 0
+
+
+def run_getaddrinfo_case(case: Case, resolv_conf: Path, work: Workload, concurrency: int) -> None:
+    """One run of the getaddrinfo case in its child process; append its sample or record its failure."""
+    command = _getaddrinfo_command(resolv_conf, len(work.names), concurrency)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=CASE_TIME_LIMIT + 30)
+        if done.returncode != 0:
+            raise RuntimeError(f"child exited {done.returncode}: {done.stderr.strip()[-300:]}")
+        sample = json.loads(done.stdout.strip().splitlines()[-1])
+    except Exception as error:  # a failing client is a result, not a crash
+        case.failure = f"failed: {type(error).__name__}: {error}"
+        return
+    if sample["wrong"]:
+        case.failure = f"failed: {sample['wrong']} wrong answers"
+    else:
+        case.samples.append((sample["rate"], sample["cpu_per_lookup"]))
+
+
+def _start_getaddrinfo_server(case: Case, count: int) -> tuple[Server, Path] | None:
+    """dnsmasq on port 53 of GETADDRINFO_SERVER and a resolv.conf naming it; None (reason in ``case``) if impossible."""
+    try:
+        server = start_dnsmasq(count, GETADDRINFO_SERVER, 53)
+    except SystemExit as error:
+        case.unavailable = f"not available: no dnsmasq on {GETADDRINFO_SERVER}:53 ({error})"
+        return None
+    resolv_conf = Path(server.directory.name) / "resolv.conf"
+    resolv_conf.write_text(f"nameserver {GETADDRINFO_SERVER}\noptions timeout:2 attempts:2\n")
+    return server, resolv_conf
+
+
 def _available(module: str) -> str:
     try:
         __import__(module)
@@ -218,15 +304,14 @@ def _available(module: str) -> str:
 
 def all_cases() -> list[Case]:
     """Every case, in table order."""
-    getaddrinfo_note = ("not available: glibc reads its servers from /etc/resolv.conf, which has no port "
-                        "syntax; pointing it at this server would mean editing a system file")
     return [
         Case("tidal-tidal", "tidal.dns on tidal's loop", "tidal", _tidal),
         Case("tidal-asyncio", "tidal.dns on asyncio's loop", "asyncio", _tidal),
         Case("aiodns", "aiodns (c-ares) on asyncio's loop", "asyncio", _aiodns, _available("aiodns")),
         Case("dnspython", "dnspython asyncresolver on asyncio's loop", "asyncio", _dnspython,
              _available("dns.asyncresolver")),
-        Case("getaddrinfo", "loop.getaddrinfo (thread pool)", "asyncio", None, getaddrinfo_note),
+        Case("getaddrinfo", "loop.getaddrinfo (thread pool), asyncio's loop", "asyncio", None,
+             _getaddrinfo_unavailable()),
         Case("warm-tidal", "tidal.dns warm cache, tidal's loop", "tidal", _tidal, warm=True),
         Case("warm-dnspython", "dnspython warm Cache, asyncio's loop", "asyncio", _dnspython_cached,
              _available("dns.asyncresolver"), warm=True),
@@ -333,7 +418,7 @@ def report(cases: Sequence[Case], count: int, concurrency: int) -> str:
     header = ["client", "lookups/s", "lookups/CPU-s", "vs dnspython", "(CPU)", "vs aiodns", "spread (lookups/s)"]
     runs = max((len(c.samples) for c in cases), default=0)
     title = (f"{count:,} distinct A lookups, concurrency {concurrency} (warm rows: one at a time), "
-             f"dnsmasq on 127.0.0.1; medians of {runs} runs")
+             f"dnsmasq on 127.0.0.1 (getaddrinfo: on {GETADDRINFO_SERVER}:53); medians of {runs} runs")
     return "\n".join([title, machine_summary(), "", format_table(header, rows)])
 
 
@@ -344,6 +429,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=None, help="runs per case (default 5)")
     parser.add_argument("--concurrency", type=int, default=100, help="lookups in flight (default 100)")
     parser.add_argument("--cases", default="", help="comma-separated case keys (default: all)")
+    parser.add_argument("--getaddrinfo-child", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     # Explicit flags win over --quick's defaults.
     if arguments.names is None:
@@ -356,6 +442,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its table."""
     arguments = parse_arguments(argv)
+    if arguments.getaddrinfo_child:
+        return _getaddrinfo_child(arguments.names, arguments.concurrency)
     cases = all_cases()
     if arguments.cases:
         keys = set(arguments.cases.split(","))
@@ -365,13 +453,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases = [case for case in cases if case.key in keys]
     server = start_dnsmasq(arguments.names)
     work = Workload.of(arguments.names)
+    getaddrinfo: tuple[Server, Path] | None = None
     try:
+        for case in cases:
+            if case.key == "getaddrinfo" and not case.unavailable:
+                getaddrinfo = _start_getaddrinfo_server(case, arguments.names)
         for _ in range(arguments.runs):
             for case in cases:  # interleaved: background load spreads over every case
-                if not case.unavailable and not case.failure and case.make is not None:
+                if case.unavailable or case.failure:
+                    continue
+                if case.make is not None:
                     run_case(case, server.port, work, arguments.concurrency)
+                elif getaddrinfo is not None:
+                    run_getaddrinfo_case(case, getaddrinfo[1], work, arguments.concurrency)
     finally:
         server.stop()
+        if getaddrinfo is not None:
+            getaddrinfo[0].stop()
     print(report(cases, arguments.names, arguments.concurrency))
     return 0
 
