@@ -44,6 +44,20 @@ no faster than decompressing on the loop, for about 1% more instructions
 for ``compression=...`` and :class:`~tidal.streams.TextStream` for text modes.
 Decompression, text decoding and compression run on the event loop, a
 bounded slice at a time (see those modules).
+
+Except gzip in a child process: a child shares no GIL, so
+``decompress_in="process"`` has a ``gzip -dc`` child inflate the file on
+another core while the loop decodes and splits its output
+(:mod:`tidal.streams._decompress_process`: the same bytes, exception types
+and limits as the engine; the child is killed and reaped on close).  The
+default, ``"auto"``, makes the choice when the file is opened, in the worker
+thread: the child for a regular gzip file of at least
+:data:`PROCESS_MIN_SIZE` bytes when ``gzip`` exists and a core is idle
+(usable cores minus the 1-minute load average >= 1), else the loop.  The
+idle-core condition is measured, not guessed: the child moves 36% of the
+loop thread's instructions per line off it, but on a loaded two-core
+machine the child's CPU time comes out of the same share and reading got
+slower (``docs/performance.md``).
 """
 
 from __future__ import annotations
