@@ -185,6 +185,20 @@ def test_bad_files_fail_the_same_way(run: Run, tmp_path: Path, name: str) -> Non
     assert in_child == on_loop
 
 
+def test_a_failing_child_leaves_other_streams_alone(run: Run, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.gz", tmp_path / "bad.gz"
+    good.write_bytes(GZIPPED_TEXT * 2)
+    bad.write_bytes(BAD_FILES["corrupt-deflate"][0])
+
+    async def scenario() -> tuple[tuple[bytes, BaseException | None], ...]:
+        reads = [read_all(ProcessDecompressStream(path)) for path in (good, bad, good)]
+        return tuple(await asyncio.gather(*reads))
+
+    first, failed, second = run(scenario())
+    assert first == second == (TEXT * 2, None)
+    assert type(failed[1]) is StreamBroken and type(failed[1].__cause__) is CorruptStreamError
+
+
 def test_a_broken_stream_stays_broken(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "bad.gz"
     path.write_bytes(MEMBER + b"<html>")

@@ -161,9 +161,10 @@ def spare_cores() -> float:
         return float(usable - 1)
 
 
-def _program_and_spare_cores(program: str | None) -> tuple[str | None, float]:
-    """``program`` or the ``gzip`` on PATH, and :func:`spare_cores` (blocking: a worker thread calls it)."""
-    return program or gzip_program(), spare_cores()
+def _prepare(path: str, program: str | None) -> tuple[io.FileIO, os.stat_result, bytes, str | None, float]:
+    """:func:`inspect_file`, then ``program`` or the ``gzip`` on PATH, and :func:`spare_cores` (a worker thread's job)."""
+    file, status, head = inspect_file(path)
+    return file, status, head, program or gzip_program(), spare_cores()
 
 
 def inspect_file(path: str) -> tuple[io.FileIO, os.stat_result, bytes]:
@@ -411,12 +412,11 @@ class ProcessDecompressStream(ReceiveStream):
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        file, status, head = await loop.run_in_executor(None, inspect_file, self._path)
+        file, status, head, program, spare = await loop.run_in_executor(None, _prepare, self._path, self._program)
         self._file = file
         if self._closed:  # closed while the file was being opened
             self._release()
             return
-        program, spare = await loop.run_in_executor(None, _program_and_spare_cores, self._program)
         try:
             if self._chooses_fallback(status, program, spare):
                 assert self._fallback is not None
