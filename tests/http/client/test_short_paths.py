@@ -383,3 +383,24 @@ def test_headers_as_key_tells_apart_what_the_wire_tells_apart() -> None:
     copied = one.copy()
     copied["X-A"] = "2"
     assert one["x-a"] == "1" and type(copied) is Headers
+
+
+def test_a_wait_that_finishes_despite_its_deadline_leaves_no_cancellation_behind(run: Run) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        deadlines = Deadlines(Timeout(read=0.05))
+        gate: asyncio.Future[None] = loop.create_future()
+
+        async def stubborn() -> str:
+            try:
+                await gate
+            except asyncio.CancelledError:
+                return "finished anyway"  # swallows the deadline's cancellation
+            return "answered"
+
+        assert await deadlines.run("read", stubborn()) == "finished anyway"
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0  # the deadline's cancel request was taken back
+        await asyncio.sleep(0)  # and no cancellation is pending for the next await
+
+    run(main())

@@ -159,7 +159,7 @@ class Deadlines:
             one_shot = False
         timer.start(task, at)
         try:
-            return await awaitable
+            result = await awaitable
         except _CancelledError:
             if timer.fired and task.uncancel() <= cancelling:
                 raise self.expired(phase, error) from None
@@ -176,6 +176,7 @@ class Deadlines:
                 timer.close()
             else:
                 timer._task = None  # stop(), inlined
+        return result
 
     def expired(self, phase: str, error: type[HTTPTimeout]) -> HTTPTimeout:
         """The exception for an expiry of ``error``'s kind while in ``phase``."""
