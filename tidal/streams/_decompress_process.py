@@ -47,7 +47,10 @@ that.  The error itself always follows the last byte.
 
 Backpressure: decoded bytes wait in a queue; past ``PIPE_HIGH_WATER`` bytes
 the stream stops reading the pipe, the pipe fills and the child blocks in
-``write``.  Nothing grows without bound whatever the consumer does.
+``write``.  Nothing grows without bound whatever the consumer does.  The
+pipe is enlarged to ``PIPE_SIZE`` (``F_SETPIPE_SZ``, where the loop exposes
+the pipe: tidal's and asyncio's, not uvloop), so the child can run ahead
+while the loop is busy and the loop reads large pieces.
 
 Closing, at any point, kills the child, closes the pipes and waits until the
 child has been reaped (no zombie, no descriptor left); if that wait is
@@ -162,7 +165,7 @@ def spare_cores() -> float:
 
 
 def _prepare(path: str, program: str | None) -> tuple[io.FileIO, os.stat_result, bytes, str | None, float]:
-    """:func:`inspect_file`, then ``program`` or the ``gzip`` on PATH, and :func:`spare_cores` (a worker thread's job)."""
+    """:func:`inspect_file`, ``program`` or the ``gzip`` on PATH, and :func:`spare_cores` (blocking)."""
     file, status, head = inspect_file(path)
     return file, status, head, program or gzip_program(), spare_cores()
 

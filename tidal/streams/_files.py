@@ -580,7 +580,10 @@ def _decompressing(
 
     def on_the_loop(opened: io.FileIO | None = None) -> ReceiveStream:
         # On the loop, not in the file's worker thread: see the module docstring.
-        raw = FileStream(file, "rb", read_size=read_size) if opened is None else FileStream._reading_opened(opened, file, read_size)
+        if opened is None:
+            raw = FileStream(file, "rb", read_size=read_size)
+        else:
+            raw = FileStream._reading_opened(opened, file, read_size)
         return DecompressStream(raw, compression, max_output=max_output, max_ratio=max_ratio, read_size=read_size)
 
     if decompress_in == "loop" or compression.strip().lower() != "gzip":
