@@ -304,6 +304,17 @@ def test_max_output_stops_at_exactly_the_limit_and_kills_the_child(run: Run, bom
     run(scenario())
 
 
+def test_output_of_exactly_max_output_bytes_is_allowed(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "f.gz"
+    path.write_bytes(GZIPPED_TEXT)
+
+    (on_loop, loop_error), (in_child, child_error) = run(both_ways(path, max_output=len(TEXT)))
+    assert loop_error is None and child_error is None and in_child == on_loop == TEXT
+    (on_loop, loop_error), (in_child, child_error) = run(both_ways(path, max_output=len(TEXT) - 1))
+    assert in_child == on_loop == TEXT[:-1]
+    assert type(loop_error) is type(child_error) is StreamLimitExceeded
+
+
 def test_max_ratio_stops_a_bomb(run: Run, bomb: Path) -> None:
     path = bomb
 
