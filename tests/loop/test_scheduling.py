@@ -409,8 +409,8 @@ def test_system_exit_from_a_callback_leaves_the_rest_queued(loop: asyncio.Abstra
 
 
 def test_futures_belong_to_the_loop_that_made_them(loop: asyncio.AbstractEventLoop) -> None:
-    # Futures are made without loop= while their loop runs (cheaper); one
-    # made by a loop that is not the running one must still be bound to it.
+    # A future made by a loop that is not the running one (or while none
+    # runs) belongs to the loop that made it, not to the running loop.
     import tidal.loop
 
     other = tidal.loop.new_event_loop()

@@ -206,8 +206,7 @@ class LoopCore(asyncio.AbstractEventLoop):
 
     def create_future(self) -> asyncio.Future[Any]:
         """A new asyncio (C) ``Future`` bound to this loop."""
-        # Without the loop= keyword when this loop is running: no kwargs dict.
-        return _Future() if _running_loop() is self else _Future(loop=self)
+        return _Future(loop=self)
 
     def create_task(
         self,
@@ -639,7 +638,6 @@ class LoopCore(asyncio.AbstractEventLoop):
 _Handle = asyncio.Handle
 _new_handle = object.__new__
 _Future = asyncio.Future
-_running_loop = events._get_running_loop
 _copy_context = contextvars.copy_context
 
 

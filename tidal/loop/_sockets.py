@@ -36,11 +36,10 @@ __all__ = ["SocketLoop"]
 _SSLSocket = ssl.SSLSocket
 _new_operation = object.__new__
 _Future = asyncio.Future
-# ``_Future()`` takes the running loop, which is ``self`` on the hot paths:
-# a call without the ``loop=`` keyword skips building a kwargs dict (about a
-# fifth of what a future costs).  Checked each time, so a call from outside
-# the running loop still binds the future to ``self``.
-_running_loop = asyncio.events._get_running_loop
+# Futures are made with ``loop=self`` although ``_Future()`` alone would
+# skip building a kwargs dict: finding the running loop costs a getpid()
+# system call per lookup in CPython 3.11 (a fork check), which is dearer
+# than the dict.
 _SENDFILE_FALLBACK_CHUNK = 256 * 1024
 _UNBOUNDED = 2**62
 
@@ -81,7 +80,7 @@ class SocketLoop(SignalLoop):
                 return sock.recv_into(buf)
             except (BlockingIOError, InterruptedError):
                 pass
-        future: asyncio.Future[int] = _Future() if _running_loop() is self else _Future(loop=self)
+        future: asyncio.Future[int] = _Future(loop=self)
         operation = _new_operation(RecvInto)  # RecvInto(future, sock, buf, 0) without the __init__ calls
         operation.future = future
         operation.sock = sock
@@ -105,7 +104,7 @@ class SocketLoop(SignalLoop):
         registration: a receive loop costs no ``epoll_ctl`` in the steady
         state.  Cancel the future to stop waiting.
         """
-        future: asyncio.Future[None] = _Future() if _running_loop() is self else _Future(loop=self)
+        future: asyncio.Future[None] = _Future(loop=self)
         fd = sock.fileno()
         record = self._io.records.get(fd)
         if record is not None and record.owner is sock and record.armed & READ:
@@ -141,7 +140,7 @@ class SocketLoop(SignalLoop):
                 if received and record is not None and received < len(buf) and record.owner is sock:
                     record.read_drained = True  # a short read: the kernel had no more
                 return received
-        future: asyncio.Future[None] = _Future() if _running_loop() is self else _Future(loop=self)
+        future: asyncio.Future[None] = _Future(loop=self)
         if record is not None and record.owner is sock and record.armed & READ and not record.read_waiters:
             record.read_waiters.append(future)  # the steady state, inlined: the interest is armed already
         else:
