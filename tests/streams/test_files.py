@@ -493,7 +493,7 @@ def test_open_is_exported_lazily_from_the_top_level() -> None:
 def test_stream_names_are_exported() -> None:
     import tidal.streams
 
-    for name in ("TextStream", "FileStream", "open"):
+    for name in ("TextStream", "FileStream", "ProcessDecompressStream", "open"):
         assert name in tidal.streams.__all__
         assert getattr(tidal.streams, name).__doc__
 

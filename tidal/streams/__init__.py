@@ -9,6 +9,7 @@ they run on any asyncio loop -- fastest on tidal's.
 from ._abc import AsyncResource, ByteStream, Listener, ReceiveStream, SendStream
 from ._buffered import DEFAULT_LINE_LIMIT, BufferedStream, PrematureEOF
 from ._decompress import CompressStream, DecompressStream
+from ._decompress_process import ProcessDecompressStream
 from ._connect import Address, ConnectError, Resolver, open_tcp_stream, open_unix_stream
 from ._errors import StreamBroken, StreamBusy, StreamClosed, StreamError, StreamLimitExceeded
 from ._files import FileStream, open
@@ -34,6 +35,7 @@ __all__ = [
     "DecompressStream",
     "FileStream",
     "PrematureEOF",
+    "ProcessDecompressStream",
     "AsyncResource",
     "ByteStream",
     "ConnectError",
