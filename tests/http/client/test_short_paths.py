@@ -404,3 +404,17 @@ def test_a_wait_that_finishes_despite_its_deadline_leaves_no_cancellation_behind
         await asyncio.sleep(0)  # and no cancellation is pending for the next await
 
     run(main())
+
+
+def test_a_url_parsed_anew_still_finds_its_cached_head() -> None:
+    from tidal.http._client._exchange import head_fields, request_head
+
+    client = Client()
+    first = client.build_request("GET", "http://a.test/x", params={"q": "1"})
+    again = client.build_request("GET", "http://a.test/x", params={"q": "1"})
+    other = client.build_request("GET", "http://a.test/x", params={"q": "2"})
+    assert first.url == again.url and first.url is not again.url  # params build a new URL each time
+    head = client._head_for(first, None)
+    assert client._head_for(again, None) is head  # found by value
+    assert client._head_for(other, None) is not head
+    assert head == request_head(first, None, head_fields(first, None)) and head.target == b"/x?q=1"

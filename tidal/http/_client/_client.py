@@ -445,15 +445,21 @@ class Client:
             # to find it.  The URL is keyed by identity (parsed URLs are
             # cached, so a repeated URL is the same object; hashing its eight
             # fields costs more); the entry holds the URL, so its id cannot be
-            # reused by another object while the entry exists.
+            # reused by another object while the entry exists.  An equal URL
+            # parsed anew (query params) misses here and finds the event by
+            # value below.
             url = request.url
             plain_key = (request.method, id(url), request.headers.as_key())
             entry = self._plain_heads.get(plain_key)
             if entry is None:
                 if len(self._plain_heads) >= _HEAD_CACHE_SIZE:
                     self._plain_heads.clear()
-                entry = self._plain_heads[plain_key] = (url, request_head(request, None, head_fields(request, None)))
+                entry = self._plain_heads[plain_key] = (url, self._head_by_value(request, None))
             return entry[1]
+        return self._head_by_value(request, forward_proxy)
+
+    def _head_by_value(self, request: ClientRequest, forward_proxy: URL | None) -> Request:
+        """The cached event for the encoded method, target and fields, built on a miss."""
         fields = head_fields(request, forward_proxy)
         key = (request.method, request.url.target if forward_proxy is None else str(request.url), tuple(fields))
         head = self._heads.get(key)
