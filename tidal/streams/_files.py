@@ -525,7 +525,7 @@ def open(  # noqa: A001  (tidal.open mirrors the builtin on purpose)
     on the event loop's thread, a bounded slice at a time;
     ``"process"`` in a ``gzip -dc`` child process (gzip only), which runs
     on another core while the loop decodes text
-    (:class:`~tidal.streams._decompress_process.ProcessDecompressStream`:
+    (:class:`~tidal.streams.ProcessDecompressStream`:
     same output, same exception types, same limits); ``"auto"`` (the
     default) picks the child for gzip when the file is a regular file of at
     least :data:`PROCESS_MIN_SIZE` compressed bytes, a ``gzip`` program
