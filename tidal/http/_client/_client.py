@@ -474,7 +474,7 @@ class Client:
     ) -> Connection:
         pool = self._pool
         waited_from = deadlines.now()
-        grant = await pool.acquire(origin, lambda future: deadlines.run("pool", future))
+        grant = await pool.acquire(origin, lambda future: deadlines.run("pool", future), deadlines.loop)
         timing.pool = deadlines.now() - waited_from
         if grant is not CONNECT:
             assert isinstance(grant, Connection)

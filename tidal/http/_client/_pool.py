@@ -281,20 +281,24 @@ class ConnectionPool(Generic[_C]):
         self.state: PoolState[_C] = PoolState(limits)
 
     async def acquire(
-        self, origin: Origin, wait: Callable[[Awaitable[_C | _Connect]], Awaitable[_C | _Connect]]
+        self, origin: Origin, wait: Callable[[Awaitable[_C | _Connect]], Awaitable[_C | _Connect]],
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> _C | _Connect:
         """An idle live connection for ``origin`` or :data:`CONNECT` (a reserved slot).
 
         ``wait`` wraps the wait for a slot (it applies the pool timeout).
-        The caller owns the result: it must :meth:`checkin`, :meth:`discard`
-        or :meth:`release_slot` it, whatever happens.
+        ``loop`` is the running loop when the caller has it at hand (finding
+        it costs a system call on CPython 3.11).  The caller owns the result:
+        it must :meth:`checkin`, :meth:`discard` or :meth:`release_slot` it,
+        whatever happens.
         """
         state = self.state
-        loop = asyncio.get_running_loop()
+        if loop is None:
+            loop = asyncio.get_running_loop()
         while True:
             grant, to_close = state.checkout(origin, loop.time())
             if grant is None:
-                grant = await self._wait(origin, wait, to_close)
+                grant = await self._wait(origin, wait, to_close, loop)
                 to_close = []
             if to_close:
                 await close_all(to_close)
@@ -303,9 +307,10 @@ class ConnectionPool(Generic[_C]):
             await close_all([grant, *state.discard(grant)])
 
     async def _wait(
-        self, origin: Origin, wait: Callable[[Awaitable[_C | _Connect]], Awaitable[_C | _Connect]], to_close: list[_C]
+        self, origin: Origin, wait: Callable[[Awaitable[_C | _Connect]], Awaitable[_C | _Connect]], to_close: list[_C],
+        loop: asyncio.AbstractEventLoop,
     ) -> _C | _Connect:
-        future: asyncio.Future[_C | _Connect] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[_C | _Connect] = loop.create_future()
         to_close = to_close + self.state.add_waiter(origin, future)
         try:
             await close_all(to_close)
@@ -314,7 +319,7 @@ class ConnectionPool(Generic[_C]):
             if not future.done():
                 self.state.abandon_wait(future)
             elif not future.cancelled() and future.exception() is None:
-                await close_all(self.state.give_back(origin, future.result(), asyncio.get_running_loop().time()))
+                await close_all(self.state.give_back(origin, future.result(), loop.time()))
             raise
 
     def checkin(self, connection: _C, now: float | None = None) -> list[_C]:
