@@ -14,6 +14,8 @@ import gzip
 import io
 import os
 import random
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -232,13 +234,46 @@ def test_opening_errors_are_raised_as_they_are(run: Run, tmp_path: Path, where: 
     run(scenario())
 
 
+# Run as root without the capabilities that override file permissions.
+_UNPRIVILEGED_OPEN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import tidal
+from tests.loop_harness import make_loop
+
+async def main():
+    try:
+        async with tidal.open(sys.argv[2], "rb", compression="gzip", decompress_in=sys.argv[3]):
+            print("entered")
+    except PermissionError:
+        print("PermissionError")
+
+loop = make_loop(sys.argv[4])
+try:
+    loop.run_until_complete(main())
+finally:
+    loop.close()
+"""
+
+
 @pytest.mark.parametrize("where", ["loop", "process"])
-def test_an_unreadable_file_raises_permission_error(run: Run, tmp_path: Path, where: str) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("file permissions do not bind root")
+def test_an_unreadable_file_raises_permission_error(run: Run, loop_kind: str, tmp_path: Path, where: str) -> None:
     path = tmp_path / "secret.gz"
     path.write_bytes(gzip.compress(b"x"))
     path.chmod(0)
+    if os.geteuid() == 0:
+        # Root reads any file; its child without CAP_DAC_OVERRIDE and
+        # CAP_DAC_READ_SEARCH (setpriv, util-linux) is refused like anyone else.
+        setpriv = require_binary("setpriv")
+        repository = str(Path(__file__).resolve().parents[2])
+        done = subprocess.run(
+            [setpriv, "--bounding-set", "-dac_override,-dac_read_search", sys.executable, "-c",
+             _UNPRIVILEGED_OPEN, repository, str(path), where, loop_kind],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "PermissionError", done.stdout + done.stderr
+        return
 
     async def scenario() -> None:
         with pytest.raises(PermissionError):
