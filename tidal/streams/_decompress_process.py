@@ -66,7 +66,6 @@ gzip(1) may also report it as corrupt input.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import functools
 import io
 import os
@@ -197,6 +196,10 @@ def _magic_failure(head: bytes) -> DecompressionError | None:
 
 def _enlarge_pipe(transport: asyncio.SubprocessTransport | None) -> None:
     """Give the child's output pipe PIPE_SIZE bytes, so it runs ahead while the loop is busy."""
+    try:
+        import fcntl  # Unix only; F_SETPIPE_SZ is Linux's
+    except ImportError:
+        return
     pipe = transport.get_pipe_transport(1) if transport is not None else None
     source = pipe.get_extra_info("pipe") if pipe is not None else None
     if source is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
