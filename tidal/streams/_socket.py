@@ -425,6 +425,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
+        # The transport's loop, kept: asking for the running loop is a
+        # getpid() system call on CPython 3.11, too dear for every receive.
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.buffer = bytearray(_HIGH_WATER)
         self.start = 0  # unread bytes are buffer[start:end]
         self.end = 0
@@ -444,7 +447,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.transport = cast(asyncio.Transport, transport)
         # Zero limits: paused means "bytes still waiting for the kernel".
         self.transport.set_write_buffer_limits(high=0, low=0)
-        self.lost_waiter = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.lost_waiter = self.loop.create_future()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # The caller's buffer only while its receive still waits: a cancelled
@@ -547,7 +551,7 @@ class _TransportStream(SocketStream):
 
     async def _wait_for_data(self, buffer: bytearray | memoryview) -> int:
         protocol = self._protocol
-        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[int] = (protocol.loop or asyncio.get_running_loop()).create_future()
         target = memoryview(buffer).cast("B")
         protocol.receive_waiter, protocol.target = waiter, target
         try:
@@ -578,7 +582,7 @@ class _TransportStream(SocketStream):
             self._transport.write(data)
             protocol = self._protocol
             while protocol.write_paused and not protocol.lost:
-                protocol.drain_waiter = asyncio.get_running_loop().create_future()
+                protocol.drain_waiter = (protocol.loop or asyncio.get_running_loop()).create_future()
                 try:
                     await protocol.drain_waiter
                 finally:
