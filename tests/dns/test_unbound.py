@@ -100,9 +100,9 @@ def test_a_truncated_udp_answer_is_fetched_over_tcp(
     over_tcp: list[str] = []
     original = _resolver.tcp_exchange
 
-    async def counting(query: Any, server: Any, wait_until: float) -> Any:
+    async def counting(query: Any, server: Any, wait_until: float, **options: Any) -> Any:
         over_tcp.append(query.name)
-        return await original(query, server, wait_until)
+        return await original(query, server, wait_until, **options)
 
     monkeypatch.setattr(_resolver, "tcp_exchange", counting)
     answer = run(make_resolver(unbound).resolve("big.zone.test"))

@@ -240,7 +240,7 @@ async def _from_dns(resolver: Resolver, host: str, family: int, flags: int) -> t
     for candidate in resolver.candidates(host):
         results: list[Any] = [resolver.cached_outcome(candidate, rdtype) for rdtype in types]
         if None in results:  # not all cached: ask for every type in parallel
-            lookups = [resolver.lookup_outcome(candidate, rdtype, deadline, resolver.tcp) for rdtype in types]
+            lookups = [resolver.lookup_outcome(candidate, rdtype, deadline, resolver.tcp, loop) for rdtype in types]
             results = await asyncio.gather(*lookups, return_exceptions=True)
         answers = [result[0] for result in results if isinstance(result, tuple) and result[0].kind is OutcomeKind.ANSWER]
         if answers:

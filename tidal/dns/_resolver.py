@@ -207,12 +207,15 @@ class Resolver:
     ) -> Answer:
         qtype = engine.rdtype_from(rdtype)
         names = self.candidates(name) if search else (name if name.endswith(".") else name + ".",)
-        deadline = asyncio.get_running_loop().time() + (self.lifetime if timeout is None else timeout)
+        # The loop is found once per call and handed down: on CPython 3.11
+        # each asyncio.get_running_loop() is a getpid() system call.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.lifetime if timeout is None else timeout)
         over_tcp = self.tcp if tcp is None else tcp
         failures: list[tuple[Outcome | None, errors.DNSError | None]] = []
         for candidate in names:
             try:
-                outcome, ttl, server = await self._lookup(candidate, qtype, deadline, over_tcp)
+                outcome, ttl, server = await self._lookup(candidate, qtype, deadline, over_tcp, loop)
             except (errors.ServFail, errors.Refused, errors.BadResponse) as error:
                 failures.append((None, error))
                 continue
@@ -295,28 +298,33 @@ class Resolver:
         hit = self.cache.get(name, rdtype, now=self.clock())
         return None if hit is None else (hit.outcome, hit.ttl, None)
 
-    async def lookup_outcome(self, name: str, rdtype: int, deadline: float, tcp: bool = False) -> _LookupResult:
+    async def lookup_outcome(
+        self, name: str, rdtype: int, deadline: float, tcp: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> _LookupResult:
         """The classified outcome for absolute ``name`` (cache, shared query or servers).
 
         Returns ``(outcome, ttl_left, server)`` where ``server`` is ``None``
-        for a cached outcome; ``deadline`` is in loop time.
+        for a cached outcome; ``deadline`` is in loop time; ``loop`` is the
+        running loop when the caller has it at hand.
         """
-        return await self._lookup(name, rdtype, deadline, tcp)
+        return await self._lookup(name, rdtype, deadline, tcp, loop or asyncio.get_running_loop())
 
-    async def _lookup(self, name: str, rdtype: int, deadline: float, tcp: bool) -> _LookupResult:
+    async def _lookup(
+        self, name: str, rdtype: int, deadline: float, tcp: bool, loop: asyncio.AbstractEventLoop
+    ) -> _LookupResult:
         cache = self.cache
         if cache is not None:
             hit = cache.get(name, rdtype, now=self.clock())
             if hit is not None:
                 return hit.outcome, hit.ttl, None
-        loop = asyncio.get_running_loop()
         key = (name.lower(), rdtype, tcp)
         flight = self._inflight.get(key)
         if flight is not None and flight.loop is loop:
             return await self._follow(flight, name, rdtype, deadline, tcp)
         flight = self._inflight[key] = _Flight(loop, _Attempts(name, type_name(rdtype)), deadline)
         try:
-            result = await self._query_servers(name, rdtype, deadline, tcp, flight.attempt)
+            result = await self._query_servers(name, rdtype, deadline, tcp, flight.attempt, loop)
         except asyncio.CancelledError:
             flight.hand_over()
             raise
@@ -346,13 +354,12 @@ class Resolver:
                     raise
                 raise flight.attempt.timeout() from None
         if result is None:  # the leader was cancelled: ask again, perhaps as the new leader
-            return await self._lookup(name, rdtype, deadline, tcp)
+            return await self._lookup(name, rdtype, deadline, tcp, flight.loop)
         return result
 
     async def _query_servers(
-        self, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts
+        self, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts, loop: asyncio.AbstractEventLoop
     ) -> _LookupResult:
-        loop = asyncio.get_running_loop()
         limit = self._limit
         if not limit.try_acquire():
             try:
@@ -366,7 +373,7 @@ class Resolver:
             for server in self._server_order():
                 if loop.time() >= deadline:
                     break
-                outcome = await self._try_server(server, name, rdtype, deadline, tcp, attempt)
+                outcome = await self._try_server(server, name, rdtype, deadline, tcp, attempt, loop)
                 if outcome is not None:
                     if self.cache is not None:
                         self.cache.put(outcome, now=self.clock())
@@ -385,15 +392,15 @@ class Resolver:
         return (servers[start:] + servers[:start]) * self.attempts
 
     async def _try_server(
-        self, server: Nameserver, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts
+        self, server: Nameserver, name: str, rdtype: int, deadline: float, tcp: bool, attempt: _Attempts,
+        loop: asyncio.AbstractEventLoop,
     ) -> Outcome | None:
-        loop = asyncio.get_running_loop()
         wait_until = min(deadline, loop.time() + self.timeout)
         attempt.servers.append(server.text)
-        outcome = await self._exchange(server, name, rdtype, (wait_until, deadline), tcp, attempt, edns=True)
+        outcome = await self._exchange(server, name, rdtype, (wait_until, deadline), tcp, attempt, loop, edns=True)
         if outcome is not None and outcome.rcode == _FORMERR:
             # RFC 6891 §7: a server that does not know EDNS answers FORMERR; ask it again without.
-            outcome = await self._exchange(server, name, rdtype, (wait_until, deadline), tcp, attempt, edns=False)
+            outcome = await self._exchange(server, name, rdtype, (wait_until, deadline), tcp, attempt, loop, edns=False)
         if outcome is None:
             return None
         if outcome.kind in _FINAL:
@@ -403,19 +410,19 @@ class Resolver:
 
     async def _exchange(
         self, server: Nameserver, name: str, rdtype: int, until: tuple[float, float], tcp: bool,
-        attempt: _Attempts, *, edns: bool,
+        attempt: _Attempts, loop: asyncio.AbstractEventLoop, *, edns: bool,
     ) -> Outcome | None:
         """One query to one server (UDP, then TCP if truncated); ``None`` when it got nothing usable."""
         wait_until, deadline = until
         query = engine.build_query(name, rdtype, use_0x20=self.use_0x20, edns=edns)
         try:
             if tcp:
-                response = await tcp_exchange(query, server, wait_until)
+                response = await tcp_exchange(query, server, wait_until, loop=loop)
             else:
                 limit = engine.EDNS_PAYLOAD if edns else _PLAIN_UDP_LIMIT
-                response = await udp_exchange(query, server, wait_until, attempt.bad, max_size=limit)
+                response = await udp_exchange(query, server, wait_until, attempt.bad, max_size=limit, loop=loop)
                 if engine.needs_tcp_retry(response, over_tcp=False):
-                    response = await tcp_exchange(query, server, deadline)
+                    response = await tcp_exchange(query, server, deadline, loop=loop)
             return engine.classify(response)
         except TryTimedOut:
             return None

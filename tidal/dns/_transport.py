@@ -63,7 +63,7 @@ class TryTimedOut(Exception):
 
 async def udp_exchange(
     query: Query, server: Nameserver, wait_until: float, rejected: list[str] | None = None,
-    *, max_size: int = EDNS_PAYLOAD,
+    *, max_size: int = EDNS_PAYLOAD, loop: asyncio.AbstractEventLoop | None = None,
 ) -> Response:
     """Send ``query`` to ``server`` over UDP and return the matching response.
 
@@ -71,8 +71,10 @@ async def udp_exchange(
     query advertised), are dropped and described in ``rejected``
     (``"ip:port: reason"``).  Raises :class:`TryTimedOut` at ``wait_until``
     (loop time), or the ``OSError`` of the socket (ICMP unreachable, no route).
+    ``loop`` is the running loop when the caller has it at hand.
     """
-    loop = asyncio.get_running_loop()
+    if loop is None:
+        loop = asyncio.get_running_loop()
     sock = socket.socket(server.family, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
@@ -137,14 +139,17 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-async def tcp_exchange(query: Query, server: Nameserver, wait_until: float) -> Response:
+async def tcp_exchange(
+    query: Query, server: Nameserver, wait_until: float, *, loop: asyncio.AbstractEventLoop | None = None
+) -> Response:
     """Send ``query`` to ``server`` over TCP and return the matching response.
 
     Raises :class:`TryTimedOut` at ``wait_until``, :class:`BadResponse` for a
     malformed frame or a connection closed before the answer, and the
-    ``OSError`` of a failed connection.
+    ``OSError`` of a failed connection.  ``loop``: as for :func:`udp_exchange`.
     """
-    loop = asyncio.get_running_loop()
+    if loop is None:
+        loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout_at(wait_until):
             sock = socket.socket(server.family, socket.SOCK_STREAM)
