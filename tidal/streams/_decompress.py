@@ -37,6 +37,19 @@ from ._errors import StreamBroken, StreamClosed, StreamLimitExceeded
 __all__ = ["DecompressStream", "CompressStream"]
 
 
+def copy_from_chunk(chunk: bytes, offset: int, buffer: bytearray | memoryview) -> int:
+    """Copy ``chunk[offset:]`` into ``buffer`` as far as it fits; return the byte count."""
+    count = min(len(buffer), len(chunk) - offset)
+    buffer[:count] = memoryview(chunk)[offset : offset + count]
+    return count
+
+
+def slice_chunk(chunk: bytes, offset: int, size: int | None) -> tuple[bytes, int]:
+    """``chunk[offset:]``, at most ``size`` bytes (the whole chunk without a copy when it can), and the new offset."""
+    end = len(chunk) if size is None else min(len(chunk), offset + size)
+    return (chunk if offset == 0 and end == len(chunk) else chunk[offset:end]), end
+
+
 class DecompressStream(ReceiveStream):
     """Receive the decoded form of a compressed stream.
 
@@ -97,10 +110,8 @@ class DecompressStream(ReceiveStream):
         with self._guard:
             if not await self._have_output():
                 return 0
-            start = self._offset
-            count = min(len(buffer), len(self._chunk) - start)
-            buffer[:count] = memoryview(self._chunk)[start : start + count]
-            self._offset = start + count
+            count = copy_from_chunk(self._chunk, self._offset, buffer)
+            self._offset += count
             return count
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
@@ -110,10 +121,8 @@ class DecompressStream(ReceiveStream):
         with self._guard:
             if not await self._have_output():
                 return b""
-            chunk, start = self._chunk, self._offset
-            end = len(chunk) if size is None else min(len(chunk), start + size)
-            self._offset = end
-            return chunk if start == 0 and end == len(chunk) else chunk[start:end]
+            piece, self._offset = slice_chunk(self._chunk, self._offset, size)
+            return piece
 
     async def _have_output(self) -> bool:
         """Make sure decoded bytes wait in ``_chunk``; False at the end of the stream."""

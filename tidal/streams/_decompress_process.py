@@ -89,7 +89,7 @@ from tidal.protocols.compression import (
 
 from ._abc import ConflictGuard, ReceiveStream, check_max_bytes, check_receive_buffer
 from ._errors import StreamBroken, StreamClosed, StreamLimitExceeded
-from ._decompress import stream_error_for
+from ._decompress import copy_from_chunk, slice_chunk, stream_error_for
 
 __all__ = [
     "ProcessDecompressStream",
@@ -481,10 +481,8 @@ class ProcessDecompressStream(ReceiveStream):
                 return await self._delegate.receive_into(buffer)
             if not await self._have_output():
                 return 0
-            start = self._offset
-            count = min(len(buffer), len(self._chunk) - start)
-            buffer[:count] = memoryview(self._chunk)[start : start + count]
-            self._offset = start + count
+            count = copy_from_chunk(self._chunk, self._offset, buffer)
+            self._offset += count
             return count
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
@@ -497,10 +495,8 @@ class ProcessDecompressStream(ReceiveStream):
                 return await self._delegate.receive_some(max_bytes)
             if not await self._have_output():
                 return b""
-            chunk, start = self._chunk, self._offset
-            end = len(chunk) if size is None else min(len(chunk), start + size)
-            self._offset = end
-            return chunk if start == 0 and end == len(chunk) else chunk[start:end]
+            piece, self._offset = slice_chunk(self._chunk, self._offset, size)
+            return piece
 
     async def _have_output(self) -> bool:
         """Make sure decoded bytes wait in ``_chunk``; False at the end of the stream."""
