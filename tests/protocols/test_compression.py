@@ -22,6 +22,9 @@ from tidal.protocols.compression import (
     parse_content_encoding,
 )
 
+# Every case with zlib-ng and with the standard zlib inflating (see tidal.protocols.compression._inflate).
+pytestmark = pytest.mark.usefixtures("each_inflate_backend")
+
 TEXT = b"".join(b"%05d GET /index.html HTTP/1.1 200 %d\n" % (i, i * 7919 % 100000) for i in range(400))
 
 

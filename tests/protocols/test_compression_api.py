@@ -20,6 +20,9 @@ EXPECTED = {
     "accept_encoding",
     "SUPPORTED_CODINGS",
     "MAX_CODINGS",
+    "INFLATE_BACKENDS",
+    "inflate_backend",
+    "set_inflate_backend",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MAX_RATIO",
     "RATIO_GRACE_BYTES",
@@ -79,3 +82,47 @@ def test_compressor_misuse_is_a_local_error(coding: str, level: int | None, mess
     with pytest.raises(CompressionUsageError, match=re.escape(message)) as caught:
         Compressor(coding, level=level)
     assert isinstance(caught.value, LocalProtocolError)
+
+
+def test_inflate_backend_defaults_to_zlib_ng_when_installed() -> None:
+    pytest.importorskip("zlib_ng")  # in the test extra; the fallback is tested below
+    assert compression.inflate_backend() == "zlib-ng"
+
+
+def _decode(decoder: Decompressor, data: bytes) -> bytes:
+    out = [decoder.feed(data)]
+    while not decoder.needs_input:
+        out.append(decoder.feed(b""))
+    return b"".join(out)
+
+
+def test_set_inflate_backend_switches_new_decoders_only() -> None:
+    text = b"line\n" * 50_000
+    data = gzip.compress(text)
+    before = compression.inflate_backend()
+    started = Decompressor("gzip")
+    first = _decode(started, data[: len(data) // 2])
+    try:
+        compression.set_inflate_backend("zlib")
+        assert compression.inflate_backend() == "zlib"
+        fresh = Decompressor("gzip")
+        assert _decode(fresh, data) == text
+        fresh.finish()
+        # The decoder that started before the switch keeps its library to the end.
+        assert first + _decode(started, data[len(data) // 2 :]) == text
+        started.finish()
+    finally:
+        compression.set_inflate_backend(before)
+
+
+def test_set_inflate_backend_rejects_unknown_names() -> None:
+    with pytest.raises(ValueError, match="unknown inflate backend 'isal'"):
+        compression.set_inflate_backend("isal")
+
+
+def test_zlib_ng_backend_without_the_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "zlib_ng", None)  # import fails as if absent
+    before = compression.inflate_backend()
+    with pytest.raises(compression.MissingCodecError, match=r"tidal\[speedups\]"):
+        compression.set_inflate_backend("zlib-ng")
+    assert compression.inflate_backend() == before

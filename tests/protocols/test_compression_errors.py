@@ -28,6 +28,9 @@ from tidal.protocols.compression import _codings
 
 from .test_compression import TEXT, gzip_member, raw_deflate
 
+# Every case with zlib-ng and with the standard zlib inflating (see tidal.protocols.compression._inflate).
+pytestmark = pytest.mark.usefixtures("each_inflate_backend")
+
 GZ = gzip.compress(TEXT)
 ZL = zlib.compress(TEXT)
 ZS = zstandard.ZstdCompressor(write_checksum=True).compress(TEXT)

@@ -30,6 +30,9 @@ from tidal.protocols.compression import (
 
 from .test_compression import TEXT
 
+# Every case with zlib-ng and with the standard zlib inflating (see tidal.protocols.compression._inflate).
+pytestmark = pytest.mark.usefixtures("each_inflate_backend")
+
 GZ = gzip.compress(TEXT)
 ZL = zlib.compress(TEXT)
 ZS = zstandard.ZstdCompressor().compress(TEXT)

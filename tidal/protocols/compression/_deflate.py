@@ -11,9 +11,10 @@ which no deflate encoder writes, so the test is unambiguous in practice.
 
 from __future__ import annotations
 
-import zlib
+from typing import Any
 
 from ._errors import DecompressionError, TrailingDataError, TruncatedStreamError
+from ._inflate import current_module
 from ._stage import Stage, salvage_inflate, zlib_error
 
 __all__ = ["DeflateStage", "looks_like_zlib"]
@@ -34,7 +35,8 @@ class DeflateStage(Stage):
     def __init__(self, name: str, wbits: int | None) -> None:
         self._name = name
         self._wbits = wbits
-        self._inflater = zlib.decompressobj(wbits) if wbits is not None else None
+        self._zlib = current_module()  # zlib-ng when installed; see _inflate
+        self._inflater: Any = self._zlib.decompressobj(wbits) if wbits is not None else None
         self._pending = b""
         self._more_output = False
         self._consumed = 0
@@ -56,9 +58,9 @@ class DeflateStage(Stage):
         data = self._pending
         before = inflater.copy()  # to replay this call if it fails; see _stage
         try:
-            out = inflater.decompress(data, max_length)
-        except zlib.error as error:
-            out, replay_error = salvage_inflate(before, data, max_length)
+            out: bytes = inflater.decompress(data, max_length)
+        except self._zlib.error as error:
+            out, replay_error = salvage_inflate(before, data, max_length, self._zlib.error)
             return self._fail(out, zlib_error(f"{self._name} data", replay_error or error))
         if inflater.eof:
             self._eof = True
@@ -104,11 +106,11 @@ class DeflateStage(Stage):
                 " bytes, before the end of the compressed data"
             )
 
-    def _sniff(self) -> zlib._Decompress | None:
+    def _sniff(self) -> Any:
         if len(self._pending) < 2:
             return None
         self._wbits = ZLIB_WBITS if looks_like_zlib(self._pending[:2]) else RAW_WBITS
-        self._inflater = zlib.decompressobj(self._wbits)
+        self._inflater = self._zlib.decompressobj(self._wbits)
         return self._inflater
 
     def _trailing(self) -> TrailingDataError:

@@ -59,7 +59,7 @@ class UnsupportedCodingError(DecompressionError):
 
 
 class MissingCodecError(UnsupportedCodingError):
-    """A known content-coding whose optional package (``brotli``, ``zstandard``) is absent."""
+    """A known content-coding (or the zlib-ng inflate backend) whose optional package is absent."""
 
 
 class TooManyCodingsError(DecompressionError):

@@ -28,6 +28,7 @@ import struct
 import zlib
 
 from ._errors import ChecksumError, CorruptStreamError, DecompressionError, TrailingDataError, TruncatedStreamError
+from ._inflate import current_module
 from ._stage import Stage, salvage_inflate, zlib_error
 
 __all__ = ["GzipStage", "MAX_HEADER_BYTES"]
@@ -146,6 +147,7 @@ class GzipStage(Stage):
         self._consumed = 0
         self._member = 0
         self._more_output = False
+        self._zlib = current_module()  # zlib-ng when installed; see _inflate
         self._start_member()
 
     def push(self, data: bytes) -> None:
@@ -221,22 +223,22 @@ class GzipStage(Stage):
             return
         self._advance(used)
         self._phase = _Phase.BODY
-        self._inflater = zlib.decompressobj(-15)
+        self._inflater = self._zlib.decompressobj(-15)
 
     def _inflate(self, max_length: int) -> bytes:
         data = self._pending
         before = self._inflater.copy()  # to replay this call if it fails; see _stage
         try:
-            out = self._inflater.decompress(data, max_length)
-        except zlib.error as error:
-            out, replay_error = salvage_inflate(before, data, max_length)
+            out: bytes = self._inflater.decompress(data, max_length)
+        except self._zlib.error as error:
+            out, replay_error = salvage_inflate(before, data, max_length, self._zlib.error)
             fault = zlib_error(f"gzip member {self._member} deflate data", replay_error or error)
             if not out:
                 raise fault from None
             self._output_size += len(out)
             self._fail_after_output(fault)
             return out
-        self._crc = zlib.crc32(out, self._crc)
+        self._crc = self._zlib.crc32(out, self._crc)
         self._output_size += len(out)
         if self._inflater.eof:
             self._pending = self._inflater.unused_data

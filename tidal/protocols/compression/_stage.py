@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
+from typing import Any
 
 from ._errors import ChecksumError, CorruptStreamError, DecompressionError
 
@@ -57,8 +58,8 @@ class Stage(ABC):
         """Declare end of input; raise if the stream is incomplete."""
 
 
-def zlib_error(what: str, error: zlib.error) -> CorruptStreamError:
-    """Translate a :class:`zlib.error` into our exception, keeping zlib's reason."""
+def zlib_error(what: str, error: Exception) -> CorruptStreamError:
+    """Translate a :class:`zlib.error` (or zlib-ng's) into our exception, keeping the library's reason."""
     reason = str(error).split(": ", 1)[-1]
     if "incorrect data check" in reason or "incorrect length check" in reason:
         return ChecksumError(f"{what}: checksum mismatch ({reason})")
@@ -68,11 +69,12 @@ def zlib_error(what: str, error: zlib.error) -> CorruptStreamError:
 
 
 def salvage_inflate(
-    inflater: zlib._Decompress, data: bytes, max_length: int
-) -> tuple[bytes, zlib.error | None]:
+    inflater: Any, data: bytes, max_length: int, library_error: type[Exception] = zlib.error
+) -> tuple[bytes, Exception | None]:
     """The output a byte-by-byte feed of ``data`` gives before it fails, and that failure.
 
-    ``inflater`` is a copy taken before a call on ``data`` failed.  The
+    ``inflater`` is a copy taken before a call on ``data`` failed, and
+    ``library_error`` the ``error`` class of its library (zlib or zlib-ng).  The
     longest prefix of ``data`` that decodes is found by bisection: a prefix
     fails exactly when it reaches the fault.  Each good probe's state is
     kept, so the whole search decodes about ``len(data)`` bytes plus
@@ -83,16 +85,17 @@ def salvage_inflate(
     """
     out = b""
     start, end = 0, len(data)  # inflater has decoded data[:start]; data[:end] fails
-    error: zlib.error | None = None
+    error: Exception | None = None
     while end - start > 1 and len(out) < max_length:
         middle = (start + end) // 2
         probe = inflater.copy()
         try:
             piece = probe.decompress(data[start:middle], max_length - len(out))
-        except zlib.error as failure:
+        except library_error as failure:
             end, error = middle, failure
             continue
         if probe.unconsumed_tail or probe.eof:
             break  # cannot happen before a fault (the failing call stopped short of max_length)
         inflater, start, out = probe, middle, out + piece
     return out, error
+
