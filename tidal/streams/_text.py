@@ -52,6 +52,7 @@ from tidal.protocols.text._decoder import NEWLINE_MODES
 
 from ._abc import AsyncResource, ConflictGuard, ReceiveStream, SendStream
 from ._errors import StreamBroken, StreamClosed, StreamLimitExceeded
+from ._queue_iter import iterate_queue
 
 __all__ = ["TextStream", "DEFAULT_TEXT_READ_SIZE"]
 
@@ -163,18 +164,20 @@ class TextStream(AsyncResource):
     # -- reading lines ---------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[str]:
-        """``async for line in text``: every line, line end included, until EOF."""
-        return self._iterate_lines()
+        """``async for line in text``: every line, line end included, until EOF.
 
-    async def _iterate_lines(self) -> AsyncIterator[str]:
-        lines = self._lines
-        while True:
-            while lines:  # the fast path: no await, no guard, as cheap as a list
-                yield lines.popleft()
-            line = await self.readline()
-            if not line:
-                return
-            yield line
+        Queued lines are handed out without an await (by the C iterator of
+        ``_queue_iter`` when it is built); :meth:`readline` refills the queue.
+        """
+        return iterate_queue(self._lines, self._refill_lines)
+
+    async def _refill_lines(self) -> bool:
+        """Queue the next line for ``async for``; False at EOF (errors as :meth:`readline`)."""
+        line = await self.readline()
+        if not line:
+            return False
+        self._lines.appendleft(line)
+        return True
 
     async def readline(self) -> str:
         """The next line including its end; at EOF an unterminated last line, then ``""``."""

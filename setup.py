@@ -1,0 +1,13 @@
+"""Build the optional C speedups; tidal works without them (pure-Python fallbacks)."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "tidal.streams._speedups",
+            ["tidal/streams/_speedups.c"],
+            optional=True,  # no compiler or headers: install anyway, use the Python fallback
+        )
+    ]
+)
