@@ -1,0 +1,3 @@
+"""Types of the optional C module built from _speedups.c."""
+
+def split_newlines(text: str, keepends: bool, /) -> list[str]: ...
