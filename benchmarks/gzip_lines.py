@@ -12,7 +12,8 @@ is gzipped into a temporary directory, then every line of it is counted:
 * the same with ``await f.readlines(65536)`` batches, which skip the per-line
   cost of ``async for``;
 * ``async for`` with ``decompress_in="process"`` (what ``"auto"`` picks for
-  a file this size): a ``gzip -dc`` child inflates on another core and the
+  a file this size with an idle core when zlib-ng is not installed): a
+  ``gzip -dc`` child inflates on another core and the
   loop reads its pipe, decodes and splits;
 * ``async for`` over ``TextStream(FileStream(path, "rb", compression="gzip"))``:
   the same work with decompression in the file's worker thread instead of on

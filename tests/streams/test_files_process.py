@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +32,27 @@ from tidal.protocols.compression import (
     DecompressionLimitError,
     TrailingDataError,
     TruncatedStreamError,
+    inflate_backend,
+    set_inflate_backend,
 )
-from tidal.streams import ReceiveStream, StreamBroken, StreamBusy, StreamClosed, StreamLimitExceeded, TextStream
+from tidal.streams import DecompressStream, ReceiveStream, StreamBroken, StreamBusy, StreamClosed, StreamLimitExceeded, TextStream
 from tidal.streams import _decompress_process
 from tidal.streams._decompress_process import ProcessDecompressStream, child_failure
 
 Run = Callable[..., Any]
 TEXT = "".join(f"{i:06d} GET /naïve/café 東京 ✓ status=200\n" for i in range(20_000)).encode()
 GZIPPED_TEXT = gzip.compress(TEXT)
+
+
+@pytest.fixture
+def stdlib_inflate() -> Iterator[None]:
+    """The loop inflates with the standard zlib, as without tidal[speedups]."""
+    before = inflate_backend()
+    set_inflate_backend("zlib")
+    try:
+        yield
+    finally:
+        set_inflate_backend(before)
 
 
 @pytest.fixture(autouse=True)
@@ -298,6 +311,7 @@ def test_a_missing_file_can_be_retried(run: Run, tmp_path: Path) -> None:
     assert run(scenario()) == b"here now\n"
 
 
+@pytest.mark.usefixtures("stdlib_inflate")
 def test_only_regular_files_go_to_a_child(run: Run) -> None:
     async def scenario() -> None:
         with pytest.raises(io.UnsupportedOperation, match="not a regular file"):
@@ -570,6 +584,17 @@ def test_the_loop_stays_responsive(run: Run, tmp_path: Path) -> None:
 # -- choosing where to inflate -------------------------------------------------------------
 
 
+def test_auto_stays_on_the_loop_when_zlib_ng_inflates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("zlib_ng")
+    monkeypatch.setattr(_decompress_process, "spare_cores", lambda: 2.0)
+    large = tmp_path / "large.gz"
+    large.write_bytes(gzip.compress(random.Random(5).randbytes(1_200_000), compresslevel=1))
+    assert inflate_backend() == "zlib-ng"
+    assert isinstance(tidal.open(large, "rb", compression="gzip"), DecompressStream)
+    assert isinstance(tidal.open(large, "rb", compression="gzip", decompress_in="process"), ProcessDecompressStream)
+
+
+@pytest.mark.usefixtures("stdlib_inflate")
 def test_auto_picks_the_child_for_large_files_when_a_core_is_idle(
     run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

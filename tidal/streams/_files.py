@@ -58,7 +58,11 @@ idle-core condition is measured, not guessed: the child moves 36% of the
 loop thread's instructions per line off it, and with a free core reading
 ran at 1.47x ``gzip.open``'s speed, but on a two-core machine with no idle
 core the child's CPU time is taken from the loop's and reading ran at
-0.6-0.7x (``docs/performance.md``).
+0.6-0.7x (``docs/performance.md``).  All of that holds when the loop
+inflates with the standard zlib.  When zlib-ng inflates (``pip install
+'tidal[speedups]'``), the loop alone read at 1.56x ``gzip.open`` and the
+child at 1.34x (``gzip`` inflates with zlib, and its output crosses a
+pipe), so ``"auto"`` then stays on the loop.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ import io
 import os
 from typing import Any, Literal, overload
 
-from tidal.protocols.compression import DecompressionError, Decompressor
+from tidal.protocols.compression import DecompressionError, Decompressor, inflate_backend
 from tidal.protocols.text import DEFAULT_MAX_LINE_LENGTH
 
 from ._abc import (
@@ -527,7 +531,9 @@ def open(  # noqa: A001  (tidal.open mirrors the builtin on purpose)
     on another core while the loop decodes text
     (:class:`~tidal.streams.ProcessDecompressStream`:
     same output, same exception types, same limits); ``"auto"`` (the
-    default) picks the child for gzip when the file is a regular file of at
+    default) inflates on the loop when zlib-ng is the inflate backend
+    (``tidal.protocols.compression.inflate_backend()``: faster than the
+    child), and otherwise picks the child for gzip when the file is a regular file of at
     least :data:`PROCESS_MIN_SIZE` compressed bytes, a ``gzip`` program
     exists and a core is idle (the usable cores minus the 1-minute load
     average is at least 1: on a busy machine the child only takes CPU time
@@ -589,6 +595,8 @@ def _decompressing(
 
     if decompress_in == "loop" or compression.strip().lower() != "gzip":
         return on_the_loop()
+    if decompress_in == "auto" and inflate_backend() != "zlib":
+        return on_the_loop()  # zlib-ng on the loop outruns a gzip -dc child (module docstring)
     if decompress_in == "process":
         return ProcessDecompressStream(file, max_output=max_output, max_ratio=max_ratio)
     return ProcessDecompressStream(
