@@ -144,9 +144,10 @@ qi_self(PyObject *self)
     return self;
 }
 
-/* The refill finished with `value`: True queues more (go on), False ends. */
-static PySendResult
-qi_after_refill(QueueIterator *self, PyObject *value, PyObject **result);
+/* The refill finished with `value`: 0 when True (more is queued: go on), -1
+ * with an exception set when False (StopAsyncIteration) or not a truth value. */
+static int
+qi_after_refill(QueueIterator *self, PyObject *value);
 
 /* Hand out the next queued item, or start a refill and drive it. */
 static PySendResult
@@ -196,30 +197,26 @@ qi_next_item(QueueIterator *self, PyObject **result)
             self->closed = 1;
             return PYGEN_ERROR;
         }
-        status = qi_after_refill(self, value, result);
+        int go_on = qi_after_refill(self, value);
         Py_DECREF(value);
-        if (status != PYGEN_NEXT) {
-            return status;  /* error, or the end */
+        if (go_on < 0) {
+            return PYGEN_ERROR;  /* an error, or the end */
         }
-        /* PYGEN_NEXT from qi_after_refill means: items were queued, loop again. */
     }
 }
 
-static PySendResult
-qi_after_refill(QueueIterator *self, PyObject *value, PyObject **result)
+static int
+qi_after_refill(QueueIterator *self, PyObject *value)
 {
     int more = PyObject_IsTrue(value);
-    if (more < 0) {
-        self->closed = 1;
-        return PYGEN_ERROR;
+    if (more > 0) {
+        return 0;
     }
-    if (!more) {
-        self->closed = 1;
+    self->closed = 1;
+    if (more == 0) {
         PyErr_SetNone(PyExc_StopAsyncIteration);
-        return PYGEN_ERROR;
     }
-    (void)result;
-    return PYGEN_NEXT;
+    return -1;
 }
 
 /* A step of the pending refill has ended with `status`/`value`. */
@@ -235,10 +232,10 @@ qi_resume_done(QueueIterator *self, PySendResult status, PyObject *value, PyObje
         self->closed = 1;
         return PYGEN_ERROR;
     }
-    PySendResult after = qi_after_refill(self, value, result);
+    int go_on = qi_after_refill(self, value);
     Py_DECREF(value);
-    if (after != PYGEN_NEXT) {
-        return after;
+    if (go_on < 0) {
+        return PYGEN_ERROR;
     }
     return qi_next_item(self, result);
 }
