@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import struct
+import sys
 import tempfile
 from typing import Any
 
@@ -294,14 +296,30 @@ class _CountingSocket(socket.socket):
         return super().recv_into(*args)
 
 
-def test_receive_loop_makes_one_syscall_per_message_on_tidal(run: Any, loop_kind: str) -> None:
+def test_receive_loop_makes_one_syscall_per_message_on_tidal(
+    run: Any, loop_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # On tidal's loop a receive after a short read waits for readiness
     # without first trying a recv_into() bound to fail (the interpreter would
     # build a BlockingIOError for it): an echo-style loop makes exactly one
     # recv_into() per message.  Elsewhere only the bytes are checked.
+    from tidal.streams import _socket as socket_module
+
+    counted_fds: list[int] = []
+    fast_receive = socket_module._recv_into_now
+    if fast_receive is not None:  # the C receive (_speedups.c) is called instead of sock.recv_into()
+
+        def counted_fast_receive(fd: int, buffer: Any) -> int:
+            if fd in counted_fds:
+                _CountingSocket.receives += 1
+            return fast_receive(fd, buffer)
+
+        monkeypatch.setattr(socket_module, "_recv_into_now", counted_fast_receive)
+
     async def main() -> None:
         plain, peer = socket.socketpair()
         counting = _CountingSocket(fileno=plain.detach())
+        counted_fds.append(counting.fileno())
         _CountingSocket.receives = 0
         stream = await wrap_socket(counting)
         peer_stream = await wrap_socket(peer)
@@ -382,3 +400,62 @@ def test_receive_into_a_memoryview_of_wider_items(run: Any) -> None:
             await peer.aclose()
 
     run(main())
+
+
+# -- the C send and receive (_speedups.c) -------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX only")
+def test_c_receive_and_send_behave_as_the_socket_methods() -> None:
+    from tidal.streams import _speedups
+
+    left, right = socket.socketpair()
+    try:
+        left.setblocking(False)
+        right.setblocking(False)
+        assert _speedups.send_now(left.fileno(), memoryview(b"xhello")[1:]) == 5
+        buffer = bytearray(8)
+        assert _speedups.recv_into_now(right.fileno(), memoryview(buffer)[2:]) == 5
+        assert buffer == b"\x00\x00hello\x00"
+        with pytest.raises(BlockingIOError):
+            _speedups.recv_into_now(right.fileno(), buffer)
+        with pytest.raises(TypeError):
+            _speedups.recv_into_now(right.fileno(), b"read-only")
+        with pytest.raises(TypeError):
+            _speedups.send_now(left.fileno())  # type: ignore[call-arg]
+        right.close()
+        with pytest.raises(BrokenPipeError):
+            for _ in range(4):  # the first send after the peer closed may still be taken
+                _speedups.send_now(left.fileno(), b"x" * 65536)
+        left.close()
+        with pytest.raises(OSError) as failure:  # fileno() is -1 once closed: never a reused descriptor
+            _speedups.recv_into_now(left.fileno(), buffer)
+        assert failure.value.errno == errno.EBADF
+    finally:
+        left.close()
+        right.close()
+
+
+def test_socket_streams_work_without_the_c_calls(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tidal.streams import _socket as socket_module
+
+    monkeypatch.setattr(socket_module, "_recv_into_now", None)
+    monkeypatch.setattr(socket_module, "_send_now", None)
+
+    async def main() -> bytes:
+        left, right = socket.socketpair()
+        first, second = await wrap_socket(left), await wrap_socket(right)
+        try:
+            # More than the kernel takes at once: the rest waits for the reader below.
+            sending = asyncio.ensure_future(first.send_all(b"a" * 300_000))
+            received = bytearray()
+            while len(received) < 300_000:
+                received += await second.receive_some(65536)
+            await sending
+            await second.send_all(b"back")
+            return bytes(received[-3:]) + await first.receive_some(10)
+        finally:
+            await first.aclose()
+            await second.aclose()
+
+    assert run(main()) == b"aaaback"

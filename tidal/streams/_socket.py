@@ -37,6 +37,7 @@ prefix, so the ops stream marks itself broken (STYLE.md #4).
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import weakref
 from collections.abc import Callable
@@ -45,6 +46,16 @@ from typing import Any, cast
 from ._abc import DEFAULT_RECEIVE_SIZE, ByteStream, ConflictGuard, check_max_bytes, check_receive_buffer
 from ._errors import StreamBroken, StreamBusy, StreamClosed
 from ._interrupt import InterruptibleOperation, wait_interrupted
+
+# One recv(2)/send(2) with MSG_DONTWAIT, keeping the GIL and skipping the
+# socket methods' argument parsing (_speedups.c); None where not built.
+_recv_into_now: Callable[[int, Any], int] | None = None
+_send_now: Callable[[int, Any], int] | None = None
+if not os.environ.get("TIDAL_NO_SPEEDUPS"):
+    try:
+        from ._speedups import recv_into_now as _recv_into_now, send_now as _send_now
+    except ImportError:  # not built, or not POSIX
+        pass
 
 __all__ = ["SocketStream", "wrap_socket", "uses_completion_ops", "wait_readable", "discard_unread"]
 
@@ -254,7 +265,7 @@ class _SockOpsStream(SocketStream):
         sock = self._socket
         if not self._drained:
             try:
-                received = sock.recv_into(buffer)
+                received = sock.recv_into(buffer) if _recv_into_now is None else _recv_into_now(sock.fileno(), buffer)
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as error:
@@ -271,7 +282,9 @@ class _SockOpsStream(SocketStream):
                 if self._closed:  # closed after the fd became readable, before this task ran
                     raise StreamClosed(_CLOSED_WHILE_RECEIVING)
                 try:
-                    received = sock.recv_into(buffer)
+                    received = (
+                        sock.recv_into(buffer) if _recv_into_now is None else _recv_into_now(sock.fileno(), buffer)
+                    )
                 except (BlockingIOError, InterruptedError):
                     self._drained = False
                     continue  # readable, yet nothing to read (another reader took it)
@@ -319,7 +332,8 @@ class _SockOpsStream(SocketStream):
         if not data:
             return
         try:
-            sent = self._socket.send(data)
+            sock = self._socket
+            sent = sock.send(data) if _send_now is None else _send_now(sock.fileno(), data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as error:

@@ -438,11 +438,127 @@ static PyTypeObject QueueIterator_Type = {
     .tp_new = PyType_GenericNew,
 };
 
+
+/* ---- non-blocking socket calls for socket streams --------------------------------
+ *
+ * recv_into_now(fd, buffer) and send_now(fd, data) make one recv(2)/send(2)
+ * with MSG_DONTWAIT: they never wait, so they keep the GIL (as libuv-based
+ * loops do for their reads and writes) instead of releasing and re-taking
+ * it, and take their two positional arguments without the keyword parsing of
+ * socket.recv_into/socket.send.  The fd comes from sock.fileno() at each call,
+ * so a closed socket (fileno() -1) fails with EBADF rather than touching a
+ * reused descriptor.  EINTR is retried after running signal handlers
+ * (PEP 475); every other error raises the matching OSError subclass
+ * (BlockingIOError for EAGAIN), as the socket methods do.
+ */
+#ifndef MS_WINDOWS
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <errno.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0  /* macOS: SIGPIPE is ignored by Python anyway */
+#endif
+
+static int
+qi_fd_and_buffer(PyObject *const *args, Py_ssize_t nargs, const char *name, int flags, int *fd, Py_buffer *view)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 2 arguments (%zd given)", name, nargs);
+        return -1;
+    }
+    long value = PyLong_AsLong(args[0]);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (value < -1 || value > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "file descriptor out of range");
+        return -1;
+    }
+    *fd = (int)value;
+    if (PyObject_GetBuffer(args[1], view, flags) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_BufferError)) {  /* the TypeError the socket methods raise */
+            PyErr_Format(PyExc_TypeError, "%s() argument 2 must be a %sbytes-like object, not %.100s", name,
+                         (flags & PyBUF_WRITABLE) ? "writable " : "", Py_TYPE(args[1])->tp_name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+recv_into_now(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    Py_buffer view;
+    if (qi_fd_and_buffer(args, nargs, "recv_into_now", PyBUF_WRITABLE, &fd, &view) < 0) {
+        return NULL;
+    }
+    ssize_t received;
+    for (;;) {
+        received = recv(fd, view.buf, (size_t)view.len, MSG_DONTWAIT);
+        if (received >= 0) {
+            break;
+        }
+        if (errno != EINTR) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(received);
+}
+
+static PyObject *
+send_now(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    Py_buffer view;
+    if (qi_fd_and_buffer(args, nargs, "send_now", PyBUF_SIMPLE, &fd, &view) < 0) {
+        return NULL;
+    }
+    ssize_t sent;
+    for (;;) {
+        sent = send(fd, view.buf, (size_t)view.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent >= 0) {
+            break;
+        }
+        if (errno != EINTR) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(sent);
+}
+#endif /* !MS_WINDOWS */
+
+static PyMethodDef speedups_functions[] = {
+#ifndef MS_WINDOWS
+    {"recv_into_now", (PyCFunction)(void (*)(void))recv_into_now, METH_FASTCALL,
+     "recv_into_now(fd, buffer) -> int: one non-blocking recv(2) into buffer."},
+    {"send_now", (PyCFunction)(void (*)(void))send_now, METH_FASTCALL,
+     "send_now(fd, data) -> int: one non-blocking send(2) of data; returns the bytes taken."},
+#endif
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "tidal.streams._speedups",
-    .m_doc = "Optional C speedups for tidal.streams (see _queue_iter.py).",
+    .m_doc = "Optional C speedups for tidal.streams (see _queue_iter.py and _socket.py).",
     .m_size = -1,
+    .m_methods = speedups_functions,
 };
 
 PyMODINIT_FUNC
