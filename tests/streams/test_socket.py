@@ -296,30 +296,15 @@ class _CountingSocket(socket.socket):
         return super().recv_into(*args)
 
 
-def test_receive_loop_makes_one_syscall_per_message_on_tidal(
-    run: Any, loop_kind: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_receive_loop_makes_one_syscall_per_message_on_tidal(run: Any, loop_kind: str) -> None:
     # On tidal's loop a receive after a short read waits for readiness
     # without first trying a recv_into() bound to fail (the interpreter would
     # build a BlockingIOError for it): an echo-style loop makes exactly one
-    # recv_into() per message.  Elsewhere only the bytes are checked.
-    from tidal.streams import _socket as socket_module
-
-    counted_fds: list[int] = []
-    fast_receive = socket_module._recv_into_now
-    if fast_receive is not None:  # the C receive (_speedups.c) is called instead of sock.recv_into()
-
-        def counted_fast_receive(fd: int, buffer: Any) -> int:
-            if fd in counted_fds:
-                _CountingSocket.receives += 1
-            return fast_receive(fd, buffer)
-
-        monkeypatch.setattr(socket_module, "_recv_into_now", counted_fast_receive)
-
+    # recv_into() per message.  Elsewhere only the bytes are checked.  (A
+    # socket subclass keeps its own recv_into(): the C call is for plain sockets.)
     async def main() -> None:
         plain, peer = socket.socketpair()
         counting = _CountingSocket(fileno=plain.detach())
-        counted_fds.append(counting.fileno())
         _CountingSocket.receives = 0
         stream = await wrap_socket(counting)
         peer_stream = await wrap_socket(peer)
@@ -439,7 +424,7 @@ def test_c_receive_and_send_behave_as_the_socket_methods() -> None:
 def test_socket_streams_work_without_the_c_calls(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from tidal.streams import _socket as socket_module
 
-    monkeypatch.setattr(socket_module, "_recv_into_now", None)
+    monkeypatch.setattr(socket_module, "_recv_into_now", None)  # read when a stream is made
     monkeypatch.setattr(socket_module, "_send_now", None)
 
     async def main() -> bytes:
@@ -459,3 +444,47 @@ def test_socket_streams_work_without_the_c_calls(run: Any, monkeypatch: pytest.M
             await second.aclose()
 
     assert run(main()) == b"aaaback"
+
+
+def test_plain_sockets_take_the_c_calls_once_per_message_on_tidal(
+    run: Any, loop_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tidal.streams import _socket as socket_module
+
+    real_receive = socket_module._recv_into_now
+    if real_receive is None:
+        pytest.skip("tidal.streams._speedups is not built here (TIDAL_NO_SPEEDUPS, or no compiler)")
+    calls: list[int] = []
+
+    def counted(fd: int, buffer: Any) -> int:
+        calls.append(fd)
+        return real_receive(fd, buffer)
+
+    monkeypatch.setattr(socket_module, "_recv_into_now", counted)  # streams made from now on use it
+
+    async def main() -> int:
+        plain, peer = socket.socketpair()
+        stream = await wrap_socket(plain, completion_ops=True)
+        peer_stream = await wrap_socket(peer)
+        buffer = bytearray(1024)
+        try:
+
+            async def echo() -> None:
+                while count := await stream.receive_into(buffer):
+                    await stream.send_all(memoryview(buffer)[:count])
+
+            server = asyncio.ensure_future(echo())
+            for index in range(20):
+                message = b"message %d" % index
+                await peer_stream.send_all(message)
+                assert await peer_stream.receive_some(1024) == message
+            await peer_stream.send_eof()
+            await server
+            return calls.count(plain.fileno())
+        finally:
+            await stream.aclose()
+            await peer_stream.aclose()
+
+    receives = run(main())
+    if loop_kind == "tidal":  # elsewhere the forced completion ops wait generically: only the bytes are checked
+        assert receives == 20 + 1

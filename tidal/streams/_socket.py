@@ -237,6 +237,11 @@ class _SockOpsStream(SocketStream):
             loop, "sock_wait_readable", None
         )
         self._receive_waiter: asyncio.Future[None] | None = None  # tidal's loop: the pending readiness wait
+        # The C calls bypass the socket's methods, so only a plain socket gets
+        # them: a subclass (an ssl.SSLSocket, one that counts or logs) keeps its own.
+        plain = type(sock) is socket.socket
+        self._recv_into_now = _recv_into_now if plain else None
+        self._send_now = _send_now if plain else None
         # The last receive was short (the kernel had no more) and the poller has
         # not reported the socket readable since: the next receive waits first.
         self._drained = False
@@ -265,7 +270,8 @@ class _SockOpsStream(SocketStream):
         sock = self._socket
         if not self._drained:
             try:
-                received = sock.recv_into(buffer) if _recv_into_now is None else _recv_into_now(sock.fileno(), buffer)
+                recv_now = self._recv_into_now
+                received = sock.recv_into(buffer) if recv_now is None else recv_now(sock.fileno(), buffer)
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as error:
@@ -282,9 +288,8 @@ class _SockOpsStream(SocketStream):
                 if self._closed:  # closed after the fd became readable, before this task ran
                     raise StreamClosed(_CLOSED_WHILE_RECEIVING)
                 try:
-                    received = (
-                        sock.recv_into(buffer) if _recv_into_now is None else _recv_into_now(sock.fileno(), buffer)
-                    )
+                    recv_now = self._recv_into_now
+                    received = sock.recv_into(buffer) if recv_now is None else recv_now(sock.fileno(), buffer)
                 except (BlockingIOError, InterruptedError):
                     self._drained = False
                     continue  # readable, yet nothing to read (another reader took it)
@@ -332,8 +337,8 @@ class _SockOpsStream(SocketStream):
         if not data:
             return
         try:
-            sock = self._socket
-            sent = sock.send(data) if _send_now is None else _send_now(sock.fileno(), data)
+            sock, send_now = self._socket, self._send_now
+            sent = sock.send(data) if send_now is None else send_now(sock.fileno(), data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as error:
