@@ -296,6 +296,27 @@ class _CountingSocket(socket.socket):
         return super().recv_into(*args)
 
 
+async def _echo_twenty_messages(stream: SocketStream, peer_stream: SocketStream) -> None:
+    """``stream`` echoes 20 short messages that ``peer_stream`` sends one at a time, then EOF; closes both."""
+    buffer = bytearray(1024)
+    try:
+
+        async def echo() -> None:
+            while count := await stream.receive_into(buffer):
+                await stream.send_all(memoryview(buffer)[:count])
+
+        server = asyncio.ensure_future(echo())
+        for index in range(20):
+            message = b"message %d" % index
+            await peer_stream.send_all(message)
+            assert await peer_stream.receive_some(1024) == message
+        await peer_stream.send_eof()
+        await server
+    finally:
+        await stream.aclose()
+        await peer_stream.aclose()
+
+
 def test_receive_loop_makes_one_syscall_per_message_on_tidal(run: Any, loop_kind: str) -> None:
     # On tidal's loop a receive after a short read waits for readiness
     # without first trying a recv_into() bound to fail (the interpreter would
@@ -306,29 +327,11 @@ def test_receive_loop_makes_one_syscall_per_message_on_tidal(run: Any, loop_kind
         plain, peer = socket.socketpair()
         counting = _CountingSocket(fileno=plain.detach())
         _CountingSocket.receives = 0
-        stream = await wrap_socket(counting)
-        peer_stream = await wrap_socket(peer)
-        buffer = bytearray(1024)
-        try:
-
-            async def echo() -> None:
-                while count := await stream.receive_into(buffer):
-                    await stream.send_all(memoryview(buffer)[:count])
-
-            server = asyncio.ensure_future(echo())
-            for index in range(20):
-                message = b"message %d" % index
-                await peer_stream.send_all(message)
-                assert await peer_stream.receive_some(1024) == message
-            await peer_stream.send_eof()
-            await server
-            if loop_kind == "tidal":
-                # The first message is already queued when the echo task first
-                # receives (send_all returned without suspending), so: 20 messages, EOF.
-                assert _CountingSocket.receives == 20 + 1
-        finally:
-            await stream.aclose()
-            await peer_stream.aclose()
+        await _echo_twenty_messages(await wrap_socket(counting), await wrap_socket(peer))
+        if loop_kind == "tidal":
+            # The first message is already queued when the echo task first
+            # receives (send_all returned without suspending), so: 20 messages, EOF.
+            assert _CountingSocket.receives == 20 + 1
 
     run(main())
 
@@ -464,26 +467,9 @@ def test_plain_sockets_take_the_c_calls_once_per_message_on_tidal(
 
     async def main() -> int:
         plain, peer = socket.socketpair()
-        stream = await wrap_socket(plain, completion_ops=True)
-        peer_stream = await wrap_socket(peer)
-        buffer = bytearray(1024)
-        try:
-
-            async def echo() -> None:
-                while count := await stream.receive_into(buffer):
-                    await stream.send_all(memoryview(buffer)[:count])
-
-            server = asyncio.ensure_future(echo())
-            for index in range(20):
-                message = b"message %d" % index
-                await peer_stream.send_all(message)
-                assert await peer_stream.receive_some(1024) == message
-            await peer_stream.send_eof()
-            await server
-            return calls.count(plain.fileno())
-        finally:
-            await stream.aclose()
-            await peer_stream.aclose()
+        fd = plain.fileno()
+        await _echo_twenty_messages(await wrap_socket(plain, completion_ops=True), await wrap_socket(peer))
+        return calls.count(fd)
 
     receives = run(main())
     if loop_kind == "tidal":  # elsewhere the forced completion ops wait generically: only the bytes are checked

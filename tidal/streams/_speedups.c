@@ -486,18 +486,20 @@ qi_fd_and_buffer(PyObject *const *args, Py_ssize_t nargs, const char *name, int 
     return 0;
 }
 
+/* One recv(2) (receiving) or send(2) of the buffer in args[1] on the fd in args[0]. */
 static PyObject *
-recv_into_now(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+nonblocking_call(PyObject *const *args, Py_ssize_t nargs, const char *name, int receiving)
 {
     int fd;
     Py_buffer view;
-    if (qi_fd_and_buffer(args, nargs, "recv_into_now", PyBUF_WRITABLE, &fd, &view) < 0) {
+    if (qi_fd_and_buffer(args, nargs, name, receiving ? PyBUF_WRITABLE : PyBUF_SIMPLE, &fd, &view) < 0) {
         return NULL;
     }
-    ssize_t received;
+    ssize_t count;
     for (;;) {
-        received = recv(fd, view.buf, (size_t)view.len, MSG_DONTWAIT);
-        if (received >= 0) {
+        count = receiving ? recv(fd, view.buf, (size_t)view.len, MSG_DONTWAIT)
+                          : send(fd, view.buf, (size_t)view.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (count >= 0) {
             break;
         }
         if (errno != EINTR) {
@@ -511,35 +513,19 @@ recv_into_now(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(received);
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *
+recv_into_now(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return nonblocking_call(args, nargs, "recv_into_now", 1);
 }
 
 static PyObject *
 send_now(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd;
-    Py_buffer view;
-    if (qi_fd_and_buffer(args, nargs, "send_now", PyBUF_SIMPLE, &fd, &view) < 0) {
-        return NULL;
-    }
-    ssize_t sent;
-    for (;;) {
-        sent = send(fd, view.buf, (size_t)view.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (sent >= 0) {
-            break;
-        }
-        if (errno != EINTR) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-        if (PyErr_CheckSignals() < 0) {
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-    }
-    PyBuffer_Release(&view);
-    return PyLong_FromSsize_t(sent);
+    return nonblocking_call(args, nargs, "send_now", 0);
 }
 #endif /* !MS_WINDOWS */
 
